@@ -1,0 +1,108 @@
+# nsl — build, install and test.
+#
+#   make                 the module build/lib/nsl/core.so and the binary build/bin/nsl
+#   make demo            install missing Debian packages, build, run examples/hello.lua
+#   make test            the same set-up, then the whole spec suite, as root
+#                        (ends with "N passed, N failed")
+#   make check-asan      the suite again under AddressSanitizer and UBSan
+#   make install         PREFIX=/usr/local DESTDIR= : bin/nsl, lib/lua/5.4, share/lua/5.4
+#   make bench           the benchmarks (not tests)
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+LUA     ?= lua5.4
+BUSTED  ?= /usr/bin/busted
+BUILD   ?= build
+
+PKGS    := lua5.4 libnl-3.0 libnl-route-3.0 libcap
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+# The module takes the Lua API from the interpreter that loads it; only the
+# host binary links liblua.
+MOD_LIBS := $(shell pkg-config --libs libnl-3.0 libnl-route-3.0 libcap)
+BIN_LIBS := $(shell pkg-config --libs $(PKGS))
+
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wformat-security \
+            -Wmissing-prototypes -Wstrict-prototypes -Wpointer-arith \
+            -Wwrite-strings -Wundef -Wvla -Wimplicit-fallthrough \
+            -Wno-unused-parameter
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -fPIC -fno-strict-aliasing -fstack-protector-strong \
+            $(WARNINGS) -Iinclude -Isrc -I$(BUILD) $(PKG_CFLAGS)
+CPPFLAGS ?= -D_FORTIFY_SOURCE=2
+LDFLAGS  ?= -Wl,-z,relro,-z,now
+
+CORE_SRC := $(filter-out src/main.c,$(wildcard src/*.c))
+CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
+LUA_SRC  := $(shell find lua -name '*.lua' | sort)
+HEADERS  := $(wildcard include/*.h src/*.h)
+
+MODULE   := $(BUILD)/lib/nsl/core.so
+BINARY   := $(BUILD)/bin/nsl
+
+.PHONY: all deps demo test check-asan install uninstall clean bench examples
+all: $(MODULE) $(BINARY)
+
+# Debian packages the build, the tests and the examples need (apt-get, only
+# when something is missing).
+deps:
+	@tools/deps.sh
+
+# The README's first command: set up, build, run a first container.
+demo: deps
+	$(MAKE) all
+	$(BINARY) run examples/hello.lua
+
+$(BUILD)/obj/%.o: src/%.c $(HEADERS) | $(BUILD)/obj
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj $(BUILD)/lib/nsl $(BUILD)/bin:
+	mkdir -p $@
+
+$(MODULE): $(CORE_OBJ) | $(BUILD)/lib/nsl
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $(CORE_OBJ) $(MOD_LIBS)
+
+$(BUILD)/embedded.c: $(LUA_SRC) tools/embed.lua | $(BUILD)/obj
+	$(LUA) tools/embed.lua $@ lua $(LUA_SRC)
+
+$(BUILD)/obj/embedded.o: $(BUILD)/embedded.c src/embedded.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BINARY): $(CORE_OBJ) $(BUILD)/obj/main.o $(BUILD)/obj/embedded.o | $(BUILD)/bin
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(BIN_LIBS)
+
+# The suite runs in busted under the freshly built host binary, which has
+# the module and the Lua layer built in; spec/support/summary.lua prints
+# the closing "N passed, N failed" line.
+test: deps
+	$(MAKE) all
+	NSL_BIN=$(abspath $(BINARY)) $(BINARY) run $(BUSTED) $(SPEC_ARGS)
+
+# The same suite with the core built under ASan and UBSan: every C path
+# the specs reach is checked. Leak checking stays off: Lua's own heap is
+# still in use when busted exits.
+check-asan: deps
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	    LDFLAGS="-fsanitize=address,undefined" CPPFLAGS= all
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    NSL_BIN=$(abspath build-asan/bin/nsl) build-asan/bin/nsl run $(BUSTED) $(SPEC_ARGS)
+
+examples: all
+	@for f in examples/*.lua; do echo "== $$f"; $(BINARY) run $$f || exit 1; done
+
+bench: all
+	$(MAKE) -C bench
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4/nsl \
+	    $(DESTDIR)$(PREFIX)/share/lua/5.4/nsl
+	install -m 755 $(BINARY) $(DESTDIR)$(PREFIX)/bin/nsl
+	install -m 755 $(MODULE) $(DESTDIR)$(PREFIX)/lib/lua/5.4/nsl/core.so
+	install -m 644 lua/nsl.lua $(DESTDIR)$(PREFIX)/share/lua/5.4/nsl.lua
+	install -m 644 $(filter lua/nsl/%,$(LUA_SRC)) $(DESTDIR)$(PREFIX)/share/lua/5.4/nsl/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/nsl $(DESTDIR)$(PREFIX)/share/lua/5.4/nsl.lua
+	rm -rf $(DESTDIR)$(PREFIX)/lib/lua/5.4/nsl $(DESTDIR)$(PREFIX)/share/lua/5.4/nsl
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,101 @@
+-- Helpers shared by the specs: run code in throwaway children, run shell
+-- commands, run a script as an unprivileged user.
+local nsl = require "nsl"
+
+local T = {}
+
+-- The host binary under test (make test sets NSL_BIN).
+T.bin = os.getenv("NSL_BIN") or "build/bin/nsl"
+
+-- An unprivileged uid/gid without a passwd entry, for rootless runs.
+T.uid, T.gid = 1002, 1002
+
+-- Runs a shell command; returns its stdout (trailing newline removed) and
+-- the os.execute-style triple of its exit.
+function T.sh(cmd)
+  local p = assert(io.popen(cmd, "r"))
+  local out = p:read("a")
+  local ok, how, code = p:close()
+  return (out:gsub("\n$", "")), ok, how, code
+end
+
+-- Runs fn in a child in new namespaces and waits for it. The child's
+-- result is its exit status, so tests check fn's outcome through it:
+-- return true/nothing for success, false or an error for failure.
+function T.child(namespaces, fn, opts)
+  local pid = assert(nsl.clone(namespaces, fn, opts))
+  return nsl.wait(pid)
+end
+
+-- Like T.child, but fn's return values (strings, numbers, booleans) come
+-- back to the parent through a pipe-backed temporary file.
+function T.inside(namespaces, fn, opts)
+  local path = os.tmpname()
+  local pid = assert(nsl.clone(namespaces, function(...)
+    local results = table.pack(fn(...))
+    local f = assert(io.open(path, "w"))
+    for i = 1, results.n do
+      local v = results[i]
+      f:write(type(v), "\0", tostring(v), "\0")
+    end
+    f:close()
+    return 0
+  end, opts))
+  local ok, how, code = nsl.wait(pid)
+  local f = io.open(path, "r")
+  local data = f and f:read("a") or ""
+  if f then f:close() end
+  os.remove(path)
+  assert(ok, ("child failed: %s %s"):format(how, code))
+  local out, n = {}, 0
+  for ty, v in data:gmatch("(%a+)%z(.-)%z") do
+    n = n + 1
+    if ty == "number" then out[n] = math.tointeger(tonumber(v)) or tonumber(v)
+    elseif ty == "boolean" then out[n] = v == "true"
+    elseif ty == "nil" then out[n] = nil
+    else out[n] = v end
+  end
+  return table.unpack(out, 1, n)
+end
+
+local function quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+T.quote = quote
+
+-- Writes text to a new file readable by everyone; returns its path.
+function T.script(text)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+  os.execute("chmod 644 " .. quote(path))
+  return path
+end
+
+-- Runs a Lua script with `nsl run` as the unprivileged T.uid. Returns
+-- stdout, stderr and the exit triple.
+function T.rootless(text, ...)
+  local path = T.script(text)
+  local err = os.tmpname()
+  local args = {}
+  for i = 1, select("#", ...) do args[#args + 1] = quote(select(i, ...)) end
+  local out, ok, how, code = T.sh(("setpriv --reuid=%d --regid=%d --clear-groups %s run %s %s 2>%s")
+    :format(T.uid, T.gid, quote(T.bin), quote(path), table.concat(args, " "), quote(err)))
+  local f = io.open(err)
+  local errtext = f:read("a")
+  f:close()
+  os.remove(path)
+  os.remove(err)
+  return out, errtext, ok, how, code
+end
+
+-- Whether the unprivileged T.uid can execute the binary under test (every
+-- directory on its path must be searchable).
+function T.bin_reachable()
+  local _, ok = T.sh(("setpriv --reuid=%d --regid=%d --clear-groups %s --version >/dev/null 2>&1")
+    :format(T.uid, T.gid, quote(T.bin)))
+  return ok == true
+end
+
+return T

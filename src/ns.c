@@ -1,0 +1,508 @@
+/*
+ * Namespaces: clone, unshare, setns, nsid, and the id maps of user
+ * namespaces.
+ *
+ * nsl.clone runs a Lua function in a child. The child is a copy of the
+ * whole Lua state, so the pitfalls of fork apply and each is handled here:
+ *   - stdio is flushed before the clone, so buffered output prints once;
+ *   - garbage is collected before the clone, so finalizers of the caller's
+ *     dead objects run in the caller, not again in the child;
+ *   - the function runs under a fresh lua_pcall and the child leaves
+ *     through _exit, so an error can never unwind into the caller's
+ *     pcall and the child never returns into the caller's script;
+ *   - the child waits on a pipe until the parent wrote its id maps, and
+ *     exits if the parent died first;
+ *   - a process with several threads is refused: only the calling thread
+ *     would exist in the child, holding whatever locks the others held.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lnsl.h"
+#include "util.h"
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+
+/* ---- id maps (Lua-free) -------------------------------------------------- */
+
+int nsl_idmap_check(const nsl_idmap_entry *e)
+{
+	if (e->count == 0 || e->inside > UINT32_MAX - 1 ||
+	    e->outside > UINT32_MAX - 1)
+		return -1;
+	/* The last id of each range must stay below 2^32 - 1. */
+	if ((uint64_t)e->inside + e->count > UINT32_MAX ||
+	    (uint64_t)e->outside + e->count > UINT32_MAX)
+		return -1;
+	return 0;
+}
+
+static void proc_path(char *buf, size_t len, pid_t pid, const char *file)
+{
+	if (pid == 0)
+		snprintf(buf, len, "/proc/self/%s", file);
+	else
+		snprintf(buf, len, "/proc/%d/%s", (int)pid, file);
+}
+
+int nsl_idmap_write(pid_t pid, const char *kind, const nsl_idmap_entry *map,
+                    size_t n, nsl_error *err)
+{
+	char path[64], file[16];
+	char buf[NSL_IDMAP_MAX * 34]; /* three 10-digit ids, blanks, newline */
+	size_t len = 0;
+
+	if (n == 0 || n > NSL_IDMAP_MAX)
+		return nsl_fail(err, EINVAL, "%s_map: 1 to %d entries", kind,
+		                NSL_IDMAP_MAX);
+	for (size_t i = 0; i < n; i++) {
+		if (nsl_idmap_check(&map[i]) < 0)
+			return nsl_fail(err, EINVAL, "%s_map entry %zu", kind, i + 1);
+		len += (size_t)snprintf(buf + len, sizeof buf - len, "%u %u %u\n",
+		                        map[i].inside, map[i].outside,
+		                        map[i].count);
+	}
+	snprintf(file, sizeof file, "%s_map", kind);
+	proc_path(path, sizeof path, pid, file);
+	return nsl_write_file(path, buf, len, err);
+}
+
+int nsl_setgroups_write(pid_t pid, const char *value, nsl_error *err)
+{
+	char path[64];
+	proc_path(path, sizeof path, pid, "setgroups");
+	return nsl_write_file(path, value, strlen(value), err);
+}
+
+/* ---- joining namespaces (Lua-free) --------------------------------------- */
+
+static int same_namespace(pid_t pid, const char *name, int *same)
+{
+	char mine[64], theirs[64];
+	struct stat a, b;
+	snprintf(mine, sizeof mine, "/proc/self/ns/%s", name);
+	snprintf(theirs, sizeof theirs, "/proc/%d/ns/%s", (int)pid, name);
+	if (stat(theirs, &b) < 0)
+		return -1;
+	if (stat(mine, &a) < 0)
+		return -1;
+	*same = a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	return 0;
+}
+
+int nsl_setns_pid(pid_t pid, unsigned long flags, nsl_error *err)
+{
+	unsigned long join = 0;
+
+	/* Only namespaces that differ: the kernel refuses to "join" the user
+	 * namespace one is already in, and re-joining the others is useless. */
+	for (const nsl_flag *f = nsl_namespace_flags; f->name; f++) {
+		int same;
+		if (flags && !(flags & f->value))
+			continue;
+		if (join & f->value)
+			continue; /* an alias */
+		if (same_namespace(pid, f->name, &same) < 0) {
+			if (errno == ENOENT && !flags)
+				continue; /* a namespace type this kernel lacks */
+			return nsl_fail(err, errno, "setns %d: %s namespace", (int)pid,
+			                f->name);
+		}
+		if (!same || (flags && f->value != CLONE_NEWUSER))
+			join |= f->value;
+	}
+	if (!join)
+		return 0;
+	/* A pidfd joins all of them at once, in an order the kernel knows
+	 * works (user namespace first), and atomically. */
+	nsl_autoclose int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return nsl_fail(err, errno, "setns %d: pidfd_open", (int)pid);
+	if (setns(pidfd, (int)join) < 0)
+		return nsl_fail(err, errno, "setns %d", (int)pid);
+	return 0;
+}
+
+int nsl_setns_path(const char *path, unsigned long nstype, nsl_error *err)
+{
+	nsl_autoclose int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return nsl_fail(err, errno, "setns %s", path);
+	if (setns(fd, (int)nstype) < 0)
+		return nsl_fail(err, errno, "setns %s", path);
+	return 0;
+}
+
+/* ---- clone --------------------------------------------------------------- */
+
+/* struct clone_args of <linux/sched.h>, spelled out so that the header's
+ * CLONE_* macros do not clash with glibc's. */
+struct nsl_clone_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal;
+	uint64_t stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+
+/* Like fork(2), into new namespaces. clone3 is the only call that takes
+ * CLONE_NEWTIME; clone(2) serves kernels before 5.3. */
+static pid_t clone_process(unsigned long flags)
+{
+	struct nsl_clone_args args = {.flags = flags, .exit_signal = SIGCHLD};
+	long pid = syscall(SYS_clone3, &args, sizeof args);
+	if (pid < 0 && errno == ENOSYS && !(flags & CLONE_NEWTIME))
+		pid = syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+	return (pid_t)pid;
+}
+
+static int thread_count(void)
+{
+	char buf[1024];
+	nsl_autoclose int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* Field 20, counted after the command name, which may hold blanks. */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -1;
+	int field = 2;
+	for (p++; *p && field < 20; p++)
+		if (*p == ' ')
+			field++;
+	return atoi(p);
+}
+
+static int child_traceback(lua_State *L)
+{
+	const char *msg = lua_tostring(L, 1);
+	if (msg == NULL)
+		msg = lua_pushfstring(L, "(error object is a %s value)",
+		                      luaL_typename(L, 1));
+	luaL_traceback(L, L, msg, 1);
+	return 1;
+}
+
+/* The child's whole life: run fn(args...) and _exit with its status. */
+static void __attribute__((noreturn))
+run_child(lua_State *L, int fn, int args)
+{
+	int status;
+
+	lua_pushcfunction(L, child_traceback);
+	int msgh = lua_gettop(L);
+	lua_pushvalue(L, fn);
+	int nargs = 0;
+	if (args) {
+		lua_Integer n;
+		if (lua_getfield(L, args, "n") == LUA_TNUMBER)
+			n = lua_tointeger(L, -1);
+		else
+			n = luaL_len(L, args);
+		lua_pop(L, 1);
+		luaL_checkstack(L, (int)n, "too many arguments");
+		for (lua_Integer i = 1; i <= n; i++)
+			lua_geti(L, args, i);
+		nargs = (int)n;
+	}
+	if (lua_pcall(L, nargs, 1, msgh) != LUA_OK) {
+		fprintf(stderr, "%s\n", lua_tostring(L, -1));
+		status = 1;
+	} else if (lua_isnil(L, -1) || (lua_isboolean(L, -1) && lua_toboolean(L, -1))) {
+		status = 0;
+	} else if (lua_isboolean(L, -1)) {
+		status = 1;
+	} else if (lua_isinteger(L, -1)) {
+		status = (int)(lua_tointeger(L, -1) & 0xff);
+	} else {
+		fprintf(stderr,
+		        "nsl.clone: the child function returned a %s (expected an integer status, a boolean or nothing)\n",
+		        luaL_typename(L, -1));
+		status = 1;
+	}
+	fflush(NULL);
+	_exit(status);
+}
+
+static const char *const clone_fields[] = {"args", "uid_map", "gid_map",
+                                           "setgroups", "pdeathsig", NULL};
+
+/*
+ * nsl.clone(namespaces, fn [, opts]) -> pid
+ * Forks a child in new namespaces that runs fn(table.unpack(opts.args))
+ * and exits. opts.uid_map / opts.gid_map are written, and opts.setgroups
+ * ("deny" by default with a gid map), before fn starts. opts.pdeathsig
+ * is a signal the child gets when the caller dies. @see clone(2)
+ */
+static int l_clone(lua_State *L)
+{
+	nsl_idmap_entry uid_map[NSL_IDMAP_MAX], gid_map[NSL_IDMAP_MAX];
+	size_t n_uid = 0, n_gid = 0;
+	const char *setgroups = NULL;
+	int pdeathsig = 0, args = 0;
+	nsl_error err;
+
+	unsigned long flags = nsl_checkflags(L, 1, nsl_namespace_flags, "namespace");
+	luaL_checktype(L, 2, LUA_TFUNCTION);
+	int has_opts = nsl_opttable(L, 3);
+	nsl_checknargs(L, 3);
+	if (has_opts) {
+		nsl_checkfields(L, 3, clone_fields, "clone options");
+		if (lua_getfield(L, 3, "args") != LUA_TNIL) {
+			if (!lua_istable(L, -1))
+				luaL_error(L, "clone options: field 'args' must be a table (got %s)",
+				           luaL_typename(L, -1));
+			args = lua_gettop(L);
+		} else {
+			lua_pop(L, 1);
+		}
+		if (lua_getfield(L, 3, "uid_map") != LUA_TNIL)
+			n_uid = nsl_checkidmap(L, -1, uid_map, "clone options: uid_map");
+		lua_pop(L, 1);
+		if (lua_getfield(L, 3, "gid_map") != LUA_TNIL)
+			n_gid = nsl_checkidmap(L, -1, gid_map, "clone options: gid_map");
+		lua_pop(L, 1);
+		if (lua_getfield(L, 3, "setgroups") != LUA_TNIL) {
+			const char *v = lua_tostring(L, -1);
+			if (lua_type(L, -1) != LUA_TSTRING ||
+			    (strcmp(v, "deny") != 0 && strcmp(v, "allow") != 0))
+				luaL_error(L, "clone options: setgroups must be \"deny\" or \"allow\"");
+			setgroups = v[0] == 'd' ? "deny" : "allow";
+		}
+		lua_pop(L, 1);
+		if (lua_getfield(L, 3, "pdeathsig") != LUA_TNIL)
+			pdeathsig = nsl_checksignal(L, lua_gettop(L));
+		lua_pop(L, 1);
+	}
+	if ((n_uid || n_gid || setgroups) && !(flags & CLONE_NEWUSER))
+		luaL_error(L, "clone options: uid_map, gid_map and setgroups need the 'user' namespace");
+	if (n_gid && !setgroups)
+		setgroups = "deny";
+	if (thread_count() > 1)
+		luaL_error(L, "clone: the process has several threads; nsl can only clone a single-threaded process");
+
+	int sync[2];
+	if (pipe2(sync, O_CLOEXEC) < 0)
+		return nsl_pusherrno(L, "clone: pipe");
+	fflush(NULL);
+	lua_gc(L, LUA_GCCOLLECT);
+	pid_t parent = getpid();
+	pid_t pid = clone_process(flags);
+	if (pid < 0) {
+		int saved = errno;
+		close(sync[0]);
+		close(sync[1]);
+		errno = saved;
+		char names[128] = "";
+		for (const nsl_flag *f = nsl_namespace_flags; f->name; f++)
+			if ((flags & f->value) && nsl_namespace_name(f->value) == f->name)
+				snprintf(names + strlen(names), sizeof names - strlen(names),
+				         "%s%s", names[0] ? "," : "", f->name);
+		return nsl_pusherrno(L, "clone (%s)", names[0] ? names : "no new namespaces");
+	}
+	if (pid == 0) {
+		char go;
+		close(sync[1]);
+		if (pdeathsig)
+			prctl(PR_SET_PDEATHSIG, pdeathsig);
+		/* EOF instead of the go byte: the parent died or gave up. */
+		if (NSL_RETRY(read(sync[0], &go, 1)) != 1)
+			_exit(127);
+		close(sync[0]);
+		if (pdeathsig && getppid() != parent && !(flags & CLONE_NEWPID))
+			_exit(127);
+		run_child(L, 2, args);
+	}
+	close(sync[0]);
+	if ((n_uid && nsl_idmap_write(pid, "uid", uid_map, n_uid, &err) < 0) ||
+	    (setgroups && nsl_setgroups_write(pid, setgroups, &err) < 0) ||
+	    (n_gid && nsl_idmap_write(pid, "gid", gid_map, n_gid, &err) < 0)) {
+		close(sync[1]);
+		kill(pid, SIGKILL);
+		NSL_RETRY(waitpid(pid, NULL, 0));
+		return nsl_pushfail(L, &err);
+	}
+	if (NSL_RETRY(write(sync[1], "1", 1)) != 1) {
+		int saved = errno;
+		close(sync[1]);
+		kill(pid, SIGKILL);
+		NSL_RETRY(waitpid(pid, NULL, 0));
+		errno = saved;
+		return nsl_pusherrno(L, "clone: releasing child %d", (int)pid);
+	}
+	close(sync[1]);
+	lua_pushinteger(L, pid);
+	return 1;
+}
+
+/*
+ * nsl.unshare(namespaces) -> true
+ * Moves the caller into new namespaces. @see unshare(2)
+ */
+static int l_unshare(lua_State *L)
+{
+	unsigned long flags = nsl_checkflags(L, 1, nsl_namespace_flags, "namespace");
+	nsl_checknargs(L, 1);
+	if (lua_isnoneornil(L, 1))
+		luaL_argerror(L, 1, "namespace list expected");
+	if ((flags & CLONE_NEWUSER) && thread_count() > 1)
+		luaL_error(L, "unshare: a process with several threads cannot enter a new user namespace");
+	if (unshare((int)flags) < 0)
+		return nsl_pusherrno(L, "unshare");
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* The single namespace type in flags, or -1 when there are several. */
+static int single_type(unsigned long flags)
+{
+	return flags && !(flags & (flags - 1)) ? 0 : -1;
+}
+
+/*
+ * nsl.setns(target [, namespaces]) -> true
+ * Joins the namespaces of a pid (all that differ when none are named) or
+ * the one namespace behind a path or a netns name. @see setns(2)
+ */
+static int l_setns(lua_State *L)
+{
+	pid_t pid;
+	char path[PATH_MAX];
+	nsl_error err;
+
+	nsl_checktarget(L, 1, &pid, path, sizeof path);
+	unsigned long flags = nsl_checkflags(L, 2, nsl_namespace_flags, "namespace");
+	nsl_checknargs(L, 2);
+	if (pid) {
+		if (nsl_setns_pid(pid, flags, &err) < 0)
+			return nsl_pushfail(L, &err);
+	} else {
+		if (flags && single_type(flags) < 0)
+			luaL_argerror(L, 2, "a path names a single namespace");
+		if (nsl_setns_path(path, flags, &err) < 0)
+			return nsl_pushfail(L, &err);
+	}
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/*
+ * nsl.nsid(target, ns) -> integer
+ * The inode number of a namespace, as ls -i /proc/<pid>/ns/<ns> shows it.
+ * target: a pid, "self", or a path to a namespace file (ns then optional).
+ */
+static int l_nsid(lua_State *L)
+{
+	char path[PATH_MAX];
+	unsigned long flag = 0;
+	const char *name = NULL;
+	struct stat st;
+
+	if (!lua_isnoneornil(L, 2)) {
+		flag = nsl_checkflags(L, 2, nsl_namespace_flags, "namespace");
+		if (single_type(flag) < 0)
+			luaL_argerror(L, 2, "exactly one namespace expected");
+		name = nsl_namespace_name(flag);
+	}
+	nsl_checknargs(L, 2);
+	if (lua_type(L, 1) == LUA_TNUMBER) {
+		pid_t pid = nsl_checkpid(L, 1);
+		if (!name)
+			luaL_argerror(L, 2, "namespace name expected");
+		snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)pid, name);
+	} else {
+		const char *t = nsl_checkname(L, 1, PATH_MAX - 32, NULL);
+		if (strcmp(t, "self") == 0) {
+			if (!name)
+				luaL_argerror(L, 2, "namespace name expected");
+			snprintf(path, sizeof path, "/proc/self/ns/%s", name);
+		} else if (t[0] == '/' || t[0] == '.') {
+			snprintf(path, sizeof path, "%s", t);
+		} else {
+			luaL_argerror(L, 1, "pid, \"self\" or a path expected");
+		}
+	}
+	if (stat(path, &st) < 0)
+		return nsl_pusherrno(L, "nsid %s", path);
+	lua_pushinteger(L, (lua_Integer)st.st_ino);
+	return 1;
+}
+
+/* pid or "self" (0) */
+static pid_t check_pid_or_self(lua_State *L, int arg)
+{
+	if (lua_type(L, arg) == LUA_TSTRING &&
+	    strcmp(lua_tostring(L, arg), "self") == 0)
+		return 0;
+	return nsl_checkpid(L, arg);
+}
+
+/*
+ * nsl.idmap(pid, "uid"|"gid", {{inside, outside, count}, ...}) -> true
+ * Writes /proc/<pid>/uid_map or gid_map. @see user_namespaces(7)
+ */
+static int l_idmap(lua_State *L)
+{
+	static const char *const kinds[] = {"uid", "gid", NULL};
+	nsl_idmap_entry map[NSL_IDMAP_MAX];
+	nsl_error err;
+
+	pid_t pid = check_pid_or_self(L, 1);
+	const char *kind = kinds[luaL_checkoption(L, 2, NULL, kinds)];
+	luaL_checktype(L, 3, LUA_TTABLE);
+	nsl_checknargs(L, 3);
+	size_t n = nsl_checkidmap(L, 3, map, "id map");
+	if (nsl_idmap_write(pid, kind, map, n, &err) < 0)
+		return nsl_pushfail(L, &err);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/*
+ * nsl.setgroups(pid, "deny"|"allow") -> true
+ * Writes /proc/<pid>/setgroups; "deny" must precede an unprivileged gid map.
+ */
+static int l_setgroups(lua_State *L)
+{
+	static const char *const values[] = {"deny", "allow", NULL};
+	nsl_error err;
+
+	pid_t pid = check_pid_or_self(L, 1);
+	const char *value = values[luaL_checkoption(L, 2, NULL, values)];
+	nsl_checknargs(L, 2);
+	if (nsl_setgroups_write(pid, value, &err) < 0)
+		return nsl_pushfail(L, &err);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+const luaL_Reg nsl_ns_funcs[] = {
+	{"clone", l_clone},
+	{"unshare", l_unshare},
+	{"setns", l_setns},
+	{"nsid", l_nsid},
+	{"idmap", l_idmap},
+	{"setgroups", l_setgroups},
+	{NULL, NULL},
+};

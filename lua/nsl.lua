@@ -11,14 +11,21 @@ for name, value in pairs(core) do
   nsl[name] = value
 end
 
--- Field name -> module that provides it, loaded on first access.
-local lazy = {}
+-- Field -> {module, field of the module (nil: the module itself)}.
+local lazy = {
+  container = { "nsl.container", "new" },
+  lookup = { "nsl.container", "lookup" },
+  list = { "nsl.container", "list" },
+  wait_any = { "nsl.container", "wait_any" },
+  rootfs = { "nsl.rootfs" },
+}
 
 return setmetatable(nsl, {
   __index = function(t, key)
-    local module = lazy[key]
-    if module == nil then return nil end
-    local value = require(module)
+    local where = lazy[key]
+    if where == nil then return nil end
+    local value = require(where[1])
+    if where[2] then value = value[where[2]] end
     rawset(t, key, value)
     return value
   end,

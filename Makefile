@@ -25,11 +25,15 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wformat-security \
             -Wmissing-prototypes -Wstrict-prototypes -Wpointer-arith \
             -Wwrite-strings -Wundef -Wvla -Wimplicit-fallthrough \
             -Wno-unused-parameter
+# CFLAGS, CPPFLAGS and LDFLAGS are the user's to set; what the build needs
+# is added to them. SANITIZE adds -fsanitize=... to compiling and linking.
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -fPIC -fno-strict-aliasing -fstack-protector-strong \
-            $(WARNINGS) -Iinclude -Isrc -I$(BUILD) $(PKG_CFLAGS)
 CPPFLAGS ?= -D_FORTIFY_SOURCE=2
 LDFLAGS  ?= -Wl,-z,relro,-z,now
+SANITIZE ?=
+NSL_CFLAGS := -std=gnu11 -fPIC -fno-strict-aliasing -fstack-protector-strong \
+            $(WARNINGS) -Iinclude -Isrc -I$(BUILD) $(PKG_CFLAGS) $(CFLAGS) $(SANITIZE)
+NSL_LDFLAGS := $(LDFLAGS) $(SANITIZE)
 
 CORE_SRC := $(filter-out src/main.c,$(wildcard src/*.c))
 CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
@@ -53,22 +57,22 @@ demo: deps
 	$(BINARY) run examples/hello.lua
 
 $(BUILD)/obj/%.o: src/%.c $(HEADERS) | $(BUILD)/obj
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(NSL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/obj $(BUILD)/lib/nsl $(BUILD)/bin:
 	mkdir -p $@
 
 $(MODULE): $(CORE_OBJ) | $(BUILD)/lib/nsl
-	$(CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $(CORE_OBJ) $(MOD_LIBS)
+	$(CC) $(NSL_CFLAGS) $(NSL_LDFLAGS) -shared -o $@ $(CORE_OBJ) $(MOD_LIBS)
 
 $(BUILD)/embedded.c: $(LUA_SRC) tools/embed.lua | $(BUILD)/obj
 	$(LUA) tools/embed.lua $@ lua $(LUA_SRC)
 
 $(BUILD)/obj/embedded.o: $(BUILD)/embedded.c src/embedded.h
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(NSL_CFLAGS) -c -o $@ $<
 
 $(BINARY): $(CORE_OBJ) $(BUILD)/obj/main.o $(BUILD)/obj/embedded.o | $(BUILD)/bin
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(BIN_LIBS)
+	$(CC) $(NSL_CFLAGS) $(NSL_LDFLAGS) -o $@ $^ $(BIN_LIBS)
 
 # The suite runs in busted under the freshly built host binary, which has
 # the module and the Lua layer built in; spec/support/summary.lua prints
@@ -81,8 +85,8 @@ test: deps
 # the specs reach is checked. Leak checking stays off: Lua's own heap is
 # still in use when busted exits.
 check-asan: deps
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-	    LDFLAGS="-fsanitize=address,undefined" CPPFLAGS= all
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fno-omit-frame-pointer" CPPFLAGS= \
+	    SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    NSL_BIN=$(abspath build-asan/bin/nsl) build-asan/bin/nsl run $(BUSTED) $(SPEC_ARGS)
 

@@ -204,29 +204,37 @@ static int child_traceback(lua_State *L)
 	return 1;
 }
 
-/* The child's whole life: run fn(args...) and _exit with its status. */
+/* Runs in the child under lua_pcall: fn(args[1], ..., args[n]). Reading
+ * args may call metamethods that raise, so it must be protected too. */
+static int child_main(lua_State *L)
+{
+	lua_Integer n = lua_tointeger(L, 3);
+	lua_settop(L, 2);
+	for (lua_Integer i = 1; i <= n; i++)
+		lua_geti(L, 2, i);
+	lua_remove(L, 2);
+	lua_call(L, (int)n, 1);
+	return 1;
+}
+
+/* The child's whole life: run fn(args...) and _exit with its status.
+ * Nothing here may raise outside the lua_pcall: an error would unwind
+ * into the caller's code, in the child. */
 static void __attribute__((noreturn))
-run_child(lua_State *L, int fn, int args)
+run_child(lua_State *L, int fn, int args, lua_Integer nargs)
 {
 	int status;
 
 	lua_pushcfunction(L, child_traceback);
 	int msgh = lua_gettop(L);
+	lua_pushcfunction(L, child_main);
 	lua_pushvalue(L, fn);
-	int nargs = 0;
-	if (args) {
-		lua_Integer n;
-		if (lua_getfield(L, args, "n") == LUA_TNUMBER)
-			n = lua_tointeger(L, -1);
-		else
-			n = luaL_len(L, args);
-		lua_pop(L, 1);
-		luaL_checkstack(L, (int)n, "too many arguments");
-		for (lua_Integer i = 1; i <= n; i++)
-			lua_geti(L, args, i);
-		nargs = (int)n;
-	}
-	if (lua_pcall(L, nargs, 1, msgh) != LUA_OK) {
+	if (args)
+		lua_pushvalue(L, args);
+	else
+		lua_pushnil(L);
+	lua_pushinteger(L, args ? nargs : 0);
+	if (lua_pcall(L, 3, 1, msgh) != LUA_OK) {
 		fprintf(stderr, "%s\n", lua_tostring(L, -1));
 		status = 1;
 	} else if (lua_isnil(L, -1) || (lua_isboolean(L, -1) && lua_toboolean(L, -1))) {
@@ -245,15 +253,44 @@ run_child(lua_State *L, int fn, int args)
 	_exit(status);
 }
 
+/* The number of values opts.args holds: args.n when set (as table.pack
+ * leaves it), else #args. Checked in the caller, where raising is safe;
+ * the stack room is made here too, so the child needs none. */
+static lua_Integer check_clone_args(lua_State *L, int args)
+{
+	lua_Integer n;
+	int isnum;
+	if (lua_getfield(L, args, "n") != LUA_TNIL) {
+		n = lua_tointegerx(L, -1, &isnum);
+		if (!isnum || lua_type(L, -1) != LUA_TNUMBER || n < 0)
+			luaL_error(L, "clone options: field 'args.n' must be a non-negative integer");
+	} else {
+		n = luaL_len(L, args);
+		if (n < 0)
+			n = 0;
+	}
+	lua_pop(L, 1);
+	if (n >= INT_MAX - 8 || !lua_checkstack(L, (int)n + 8))
+		luaL_error(L, "clone options: field 'args' has too many values (%I)", n);
+	return n;
+}
+
 static const char *const clone_fields[] = {"args", "uid_map", "gid_map",
                                            "setgroups", "pdeathsig", NULL};
 
 /*
  * nsl.clone(namespaces, fn [, opts]) -> pid
- * Forks a child in new namespaces that runs fn(table.unpack(opts.args))
- * and exits. opts.uid_map / opts.gid_map are written, and opts.setgroups
- * ("deny" by default with a gid map), before fn starts. opts.pdeathsig
- * is a signal the child gets when the caller dies. @see clone(2)
+ * Forks a child in new namespaces; the child runs fn(table.unpack(opts.args))
+ * and exits: an integer return is its exit status, true or nothing gives 0,
+ * false gives 1, a raised error prints its message and traceback on stderr
+ * and gives 1. The child never returns into the caller's code.
+ * Options: args (a table; args.n is honoured); uid_map and gid_map
+ * ({{inside, outside, count}, ...}, need "user"), written by the parent
+ * before fn starts; setgroups ("deny", the default with a gid map, or
+ * "allow"); pdeathsig (a signal the child gets when the caller dies).
+ * Before cloning, stdio is flushed and the caller's garbage collected, so
+ * that nothing prints twice and no finalizer of the caller's runs in the
+ * child. A process with several threads is refused. @see clone(2)
  */
 static int l_clone(lua_State *L)
 {
@@ -261,6 +298,7 @@ static int l_clone(lua_State *L)
 	size_t n_uid = 0, n_gid = 0;
 	const char *setgroups = NULL;
 	int pdeathsig = 0, args = 0;
+	lua_Integer nargs = 0;
 	nsl_error err;
 
 	unsigned long flags = nsl_checkflags(L, 1, nsl_namespace_flags, "namespace");
@@ -274,6 +312,7 @@ static int l_clone(lua_State *L)
 				luaL_error(L, "clone options: field 'args' must be a table (got %s)",
 				           luaL_typename(L, -1));
 			args = lua_gettop(L);
+			nargs = check_clone_args(L, args);
 		} else {
 			lua_pop(L, 1);
 		}
@@ -332,7 +371,7 @@ static int l_clone(lua_State *L)
 		close(sync[0]);
 		if (pdeathsig && getppid() != parent && !(flags & CLONE_NEWPID))
 			_exit(127);
-		run_child(L, 2, args);
+		run_child(L, 2, args, nargs);
 	}
 	close(sync[0]);
 	if ((n_uid && nsl_idmap_write(pid, "uid", uid_map, n_uid, &err) < 0) ||

@@ -44,8 +44,9 @@ void nsl_checknargs(lua_State *L, int n)
 {
 	int top = lua_gettop(L);
 	if (top > n)
-		luaL_error(L, "too many arguments (expected at most %d, got %d)", n,
-		           top);
+		luaL_argerror(L, n + 1,
+		              lua_pushfstring(L, "too many arguments (expected at most %d, got %d)",
+		                              n, top));
 }
 
 static const char *check_clean(lua_State *L, int arg, const char *s,
@@ -63,9 +64,11 @@ static const char *check_clean(lua_State *L, int arg, const char *s,
 const char *nsl_checkname(lua_State *L, int arg, size_t maxlen, size_t *lenp)
 {
 	size_t len;
-	const char *s = luaL_checklstring(L, arg, &len);
+	/* Before luaL_checklstring, which would turn a number into a string
+	 * in place and let it through. */
 	if (lua_type(L, arg) != LUA_TSTRING)
 		luaL_typeerror(L, arg, "string");
+	const char *s = lua_tolstring(L, arg, &len);
 	if (lenp)
 		*lenp = len;
 	return check_clean(L, arg, s, len, maxlen);
@@ -170,6 +173,17 @@ unsigned long nsl_checkflags(lua_State *L, int arg, const nsl_flag *table,
 	}
 	case LUA_TTABLE: {
 		lua_Integer n = luaL_len(L, arg);
+		/* {uts = true} would otherwise read as an empty list and
+		 * silently ask for nothing. */
+		lua_pushnil(L);
+		while (lua_next(L, arg)) {
+			lua_pop(L, 1);
+			if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 ||
+			    lua_tointeger(L, -1) > n)
+				luaL_argerror(L, arg,
+				              lua_pushfstring(L, "%s list must be an array of names (found key '%s')",
+				                              what, luaL_tolstring(L, -1, NULL)));
+		}
 		for (lua_Integer i = 1; i <= n; i++) {
 			size_t len;
 			if (lua_geti(L, arg, i) != LUA_TSTRING)

@@ -43,8 +43,15 @@ HEADERS  := $(wildcard include/*.h src/*.h)
 MODULE   := $(BUILD)/lib/nsl/core.so
 BINARY   := $(BUILD)/bin/nsl
 
-.PHONY: all deps demo test check-asan install uninstall clean bench examples
+.PHONY: all docs deps demo test check-asan install uninstall clean bench examples
 all: $(MODULE) $(BINARY)
+
+# docs/reference.md comes from the doc comments in src/, area by area.
+DOC_ORDER := src/ns.c src/uts.c src/mount.c src/proc.c src/caps.c
+DOC_SRC   := $(DOC_ORDER) $(filter-out $(DOC_ORDER) src/main.c,$(CORE_SRC))
+DOCS_OUT  ?= docs/reference.md
+docs:
+	$(LUA) tools/refdoc.lua $(DOCS_OUT) $(DOC_SRC)
 
 # Debian packages the build, the tests and the examples need (apt-get, only
 # when something is missing).

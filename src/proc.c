@@ -245,6 +245,11 @@ static int l_kill(lua_State *L)
 	return 1;
 }
 
+/*
+ * nsl.getpid() -> integer
+ * The caller's pid as its own pid namespace sees it (1 for a container's
+ * first process). Never cached: right in a cloned child too.
+ */
 static int l_getpid(lua_State *L)
 {
 	nsl_checknargs(L, 0);
@@ -252,6 +257,10 @@ static int l_getpid(lua_State *L)
 	return 1;
 }
 
+/*
+ * nsl.getppid() -> integer
+ * The parent's pid; 0 when the parent is outside the caller's pid namespace.
+ */
 static int l_getppid(lua_State *L)
 {
 	nsl_checknargs(L, 0);
@@ -259,6 +268,10 @@ static int l_getppid(lua_State *L)
 	return 1;
 }
 
+/*
+ * nsl.getuid() -> integer
+ * The real uid, as the caller's user namespace maps it (65534 when unmapped).
+ */
 static int l_getuid(lua_State *L)
 {
 	nsl_checknargs(L, 0);
@@ -266,6 +279,10 @@ static int l_getuid(lua_State *L)
 	return 1;
 }
 
+/*
+ * nsl.getgid() -> integer
+ * The real gid, as the caller's user namespace maps it.
+ */
 static int l_getgid(lua_State *L)
 {
 	nsl_checknargs(L, 0);
@@ -273,6 +290,10 @@ static int l_getgid(lua_State *L)
 	return 1;
 }
 
+/*
+ * nsl.geteuid() -> integer
+ * The effective uid.
+ */
 static int l_geteuid(lua_State *L)
 {
 	nsl_checknargs(L, 0);

@@ -275,6 +275,27 @@ static lua_Integer check_clone_args(lua_State *L, int args)
 	return n;
 }
 
+/*
+ * The id the child takes once its maps are written. A child starts with
+ * the caller's ids; when a map leaves the caller's id out (root mapping
+ * {{0, 100000, 65536}}), the child would run as the overflow id
+ * ("nobody") and fn would not run with the map in force. It then switches
+ * to root inside when the map has it, else to the map's first id.
+ * Returns -1 when the caller's id is mapped and nothing needs to change.
+ */
+static long mapped_id(const nsl_idmap_entry *map, size_t n, uint32_t own)
+{
+	if (n == 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (own >= map[i].outside && own - map[i].outside < map[i].count)
+			return -1;
+	for (size_t i = 0; i < n; i++)
+		if (map[i].inside == 0)
+			return 0;
+	return (long)map[0].inside;
+}
+
 static const char *const clone_fields[] = {"args", "uid_map", "gid_map",
                                            "setgroups", "pdeathsig", NULL};
 
@@ -340,6 +361,8 @@ static int l_clone(lua_State *L)
 		setgroups = "deny";
 	if (thread_count() > 1)
 		luaL_error(L, "clone: the process has several threads; nsl can only clone a single-threaded process");
+	long as_uid = mapped_id(uid_map, n_uid, (uint32_t)getuid());
+	long as_gid = mapped_id(gid_map, n_gid, (uint32_t)getgid());
 
 	int sync[2];
 	if (pipe2(sync, O_CLOEXEC) < 0)
@@ -371,6 +394,12 @@ static int l_clone(lua_State *L)
 		close(sync[0]);
 		if (pdeathsig && getppid() != parent && !(flags & CLONE_NEWPID))
 			_exit(127);
+		if ((as_gid >= 0 && setresgid((gid_t)as_gid, (gid_t)as_gid, (gid_t)as_gid) < 0) ||
+		    (as_uid >= 0 && setresuid((uid_t)as_uid, (uid_t)as_uid, (uid_t)as_uid) < 0)) {
+			fprintf(stderr, "nsl.clone: switching to the mapped ids: %s\n",
+			        strerror(errno));
+			_exit(127);
+		}
 		run_child(L, 2, args, nargs);
 	}
 	close(sync[0]);

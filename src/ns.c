@@ -114,6 +114,12 @@ int nsl_setns_pid(pid_t pid, unsigned long flags, nsl_error *err)
 {
 	unsigned long join = 0;
 
+	/* Opened first: it fails for a pid that does not exist, which the
+	 * checks below would take for namespace types the kernel lacks. */
+	nsl_autoclose int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return nsl_fail(err, errno, "setns %d", (int)pid);
+
 	/* Only namespaces that differ: the kernel refuses to "join" the user
 	 * namespace one is already in, and re-joining the others is useless. */
 	for (const nsl_flag *f = nsl_namespace_flags; f->name; f++) {
@@ -135,9 +141,6 @@ int nsl_setns_pid(pid_t pid, unsigned long flags, nsl_error *err)
 		return 0;
 	/* A pidfd joins all of them at once, in an order the kernel knows
 	 * works (user namespace first), and atomically. */
-	nsl_autoclose int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0)
-		return nsl_fail(err, errno, "setns %d: pidfd_open", (int)pid);
 	if (setns(pidfd, (int)join) < 0)
 		return nsl_fail(err, errno, "setns %d", (int)pid);
 	return 0;
@@ -368,7 +371,7 @@ static int l_clone(lua_State *L)
 	if (pipe2(sync, O_CLOEXEC) < 0)
 		return nsl_pusherrno(L, "clone: pipe");
 	fflush(NULL);
-	lua_gc(L, LUA_GCCOLLECT);
+	if (!getenv("NSL_NOGC")) lua_gc(L, LUA_GCCOLLECT);
 	pid_t parent = getpid();
 	pid_t pid = clone_process(flags);
 	if (pid < 0) {

@@ -300,7 +300,8 @@ static long mapped_id(const nsl_idmap_entry *map, size_t n, uint32_t own)
 }
 
 static const char *const clone_fields[] = {"args", "uid_map", "gid_map",
-                                           "setgroups", "pdeathsig", NULL};
+                                           "setgroups", "pdeathsig",
+                                           "collect", NULL};
 
 /*
  * nsl.clone(namespaces, fn [, opts]) -> pid
@@ -311,17 +312,19 @@ static const char *const clone_fields[] = {"args", "uid_map", "gid_map",
  * Options: args (a table; args.n is honoured); uid_map and gid_map
  * ({{inside, outside, count}, ...}, need "user"), written by the parent
  * before fn starts; setgroups ("deny", the default with a gid map, or
- * "allow"); pdeathsig (a signal the child gets when the caller dies).
- * Before cloning, stdio is flushed and the caller's garbage collected, so
- * that nothing prints twice and no finalizer of the caller's runs in the
- * child. A process with several threads is refused. @see clone(2)
+ * "allow"); pdeathsig (a signal the child gets when the caller dies);
+ * collect (default true: collect the caller's garbage first, so that no
+ * finalizer of the caller's dead objects runs again in the child; its cost
+ * grows with the heap, about 0.5 ms per MB: false skips it).
+ * Stdio is flushed before the clone, so nothing prints twice. A process
+ * with several threads is refused. @see clone(2)
  */
 static int l_clone(lua_State *L)
 {
 	nsl_idmap_entry uid_map[NSL_IDMAP_MAX], gid_map[NSL_IDMAP_MAX];
 	size_t n_uid = 0, n_gid = 0;
 	const char *setgroups = NULL;
-	int pdeathsig = 0, args = 0;
+	int pdeathsig = 0, args = 0, collect = 1;
 	lua_Integer nargs = 0;
 	nsl_error err;
 
@@ -357,6 +360,13 @@ static int l_clone(lua_State *L)
 		if (lua_getfield(L, 3, "pdeathsig") != LUA_TNIL)
 			pdeathsig = nsl_checksignal(L, lua_gettop(L));
 		lua_pop(L, 1);
+		if (lua_getfield(L, 3, "collect") != LUA_TNIL) {
+			if (!lua_isboolean(L, -1))
+				luaL_error(L, "clone options: collect must be a boolean (got %s)",
+				           luaL_typename(L, -1));
+			collect = lua_toboolean(L, -1);
+		}
+		lua_pop(L, 1);
 	}
 	if ((n_uid || n_gid || setgroups) && !(flags & CLONE_NEWUSER))
 		luaL_error(L, "clone options: uid_map, gid_map and setgroups need the 'user' namespace");
@@ -371,7 +381,8 @@ static int l_clone(lua_State *L)
 	if (pipe2(sync, O_CLOEXEC) < 0)
 		return nsl_pusherrno(L, "clone: pipe");
 	fflush(NULL);
-	if (!getenv("NSL_NOGC")) lua_gc(L, LUA_GCCOLLECT);
+	if (collect)
+		lua_gc(L, LUA_GCCOLLECT);
 	pid_t parent = getpid();
 	pid_t pid = clone_process(flags);
 	if (pid < 0) {

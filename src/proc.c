@@ -145,8 +145,12 @@ static int l_exec(lua_State *L)
 	int keep[64], nkeep = 0;
 
 	nsl_checknargs(L, 2);
+	int has_opts = nsl_opttable(L, 2);
+	/* check_argv pushes onto the stack: give opts its slot first, or the
+	 * argv userdata lands at index 2 when opts was omitted. */
+	lua_settop(L, 2);
 	char **argv = check_argv(L, 1);
-	if (nsl_opttable(L, 2)) {
+	if (has_opts) {
 		nsl_checkfields(L, 2, exec_fields, "exec options");
 		if (lua_getfield(L, 2, "env") != LUA_TNIL) {
 			if (!lua_istable(L, -1))

@@ -30,7 +30,12 @@ end
 -- Like T.child, but fn's return values (strings, numbers, booleans) come
 -- back to the parent through a pipe-backed temporary file.
 function T.inside(namespaces, fn, opts)
-  local path = os.tmpname()
+  -- a private directory everyone may write into: the child may run as
+  -- another uid (a user namespace mapped elsewhere)
+  local dir = T.sh("mktemp -d /tmp/nsl-inside.XXXXXX")
+  assert(dir:match("^/tmp/nsl%-inside%."), "mktemp failed")
+  os.execute("chmod 777 " .. dir)
+  local path = dir .. "/results"
   local pid = assert(nsl.clone(namespaces, function(...)
     local results = table.pack(fn(...))
     local f = assert(io.open(path, "w"))
@@ -46,6 +51,7 @@ function T.inside(namespaces, fn, opts)
   local data = f and f:read("a") or ""
   if f then f:close() end
   os.remove(path)
+  os.remove(dir)
   assert(ok, ("child failed: %s %s"):format(how, code))
   local out, n = {}, 0
   for ty, v in data:gmatch("(%a+)%z(.-)%z") do

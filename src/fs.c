@@ -1,0 +1,432 @@
+/*
+ * Files and directories: what building a container's root needs (mkdir,
+ * mknod, symlink, lstat, chdir and chroot, paths resolved inside a root).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "lnsl.h"
+#include "util.h"
+
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+
+/* ---- Lua-free ------------------------------------------------------------ */
+
+/* Opens path as an O_PATH descriptor with every component (symlinks and
+ * ".." included) resolved as if rootfd were "/", and magic links such as
+ * /proc/self/fd/N refused. */
+static int open_in_root(int rootfd, const char *path, int flags)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(O_PATH | O_CLOEXEC | flags),
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+}
+
+/*
+ * Resolves path inside root and, when create is 'd' or 'f', creates what
+ * is missing (directories, and a last component that is a directory or an
+ * empty file). Returns an O_PATH descriptor of the result.
+ */
+static int nsl_resolve_fd(const char *root, const char *path, int create,
+                          nsl_error *err)
+{
+	nsl_autoclose int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return nsl_fail(err, errno, "resolve %s: open root %s", path, root);
+	int fd = open_in_root(rootfd, path, 0);
+	if (fd >= 0 || errno != ENOENT || !create)
+		return fd >= 0 ? fd : nsl_fail(err, errno, "resolve %s in %s", path, root);
+
+	/* Walk component by component, creating what is missing. */
+	char prefix[PATH_MAX];
+	size_t plen = 0;
+	nsl_autoclose int dirfd = dup(rootfd);
+	if (dirfd < 0)
+		return nsl_fail(err, errno, "resolve %s: dup", path);
+	const char *p = path;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		const char *end = strchrnul(p, '/');
+		size_t len = (size_t)(end - p);
+		int last = *end == '\0' || end[strspn(end, "/")] == '\0';
+		if (plen + len + 2 >= sizeof prefix)
+			return nsl_fail(err, ENAMETOOLONG, "resolve %s", path);
+		prefix[plen++] = '/';
+		memcpy(prefix + plen, p, len);
+		plen += len;
+		prefix[plen] = '\0';
+		int next = open_in_root(rootfd, prefix, 0);
+		if (next < 0 && errno == ENOENT) {
+			char name[NAME_MAX + 1];
+			if (len > NAME_MAX)
+				return nsl_fail(err, ENAMETOOLONG, "resolve %s", path);
+			memcpy(name, p, len);
+			name[len] = '\0';
+			int r;
+			if (last && create == 'f') {
+				r = openat(dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+				if (r >= 0)
+					close(r);
+			} else {
+				r = mkdirat(dirfd, name, 0755);
+			}
+			if (r < 0 && errno != EEXIST)
+				return nsl_fail(err, errno, "create %s in %s", prefix, root);
+			next = open_in_root(rootfd, prefix, 0);
+		}
+		if (next < 0)
+			return nsl_fail(err, errno, "resolve %s in %s", prefix, root);
+		close(dirfd);
+		dirfd = next;
+		p = end;
+	}
+	int fd2 = dirfd;
+	dirfd = -1;
+	return fd2;
+}
+
+/* The path of an O_PATH descriptor, as the caller's /proc shows it. */
+static int fd_path(int fd, char *out, size_t outlen, const char *what,
+                   nsl_error *err)
+{
+	char link[64];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, out, outlen - 1);
+	if (n < 0)
+		return nsl_fail(err, errno, "resolve %s: readlink %s", what, link);
+	out[n] = '\0';
+	return 0;
+}
+
+/* ---- Lua wrappers -------------------------------------------------------- */
+
+static int push_true(lua_State *L)
+{
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static mode_t check_mode(lua_State *L, int arg, mode_t dflt)
+{
+	if (lua_isnoneornil(L, arg))
+		return dflt;
+	return (mode_t)nsl_checkrange(L, arg, 0, 07777, "mode");
+}
+
+/*
+ * nsl.mkdir(path [, mode]) -> true
+ * Creates a directory (mode 0755 by default, less the umask); fails with
+ * EEXIST when something is already there. @see mkdir(2)
+ */
+static int l_mkdir(lua_State *L)
+{
+	const char *path = nsl_checkname(L, 1, PATH_MAX, NULL);
+	mode_t mode = check_mode(L, 2, 0755);
+	nsl_checknargs(L, 2);
+	if (mkdir(path, mode) < 0)
+		return nsl_pusherrno(L, "mkdir %s", path);
+	return push_true(L);
+}
+
+/*
+ * nsl.rmdir(path) -> true
+ * Removes an empty directory. @see rmdir(2)
+ */
+static int l_rmdir(lua_State *L)
+{
+	const char *path = nsl_checkname(L, 1, PATH_MAX, NULL);
+	nsl_checknargs(L, 1);
+	if (rmdir(path) < 0)
+		return nsl_pusherrno(L, "rmdir %s", path);
+	return push_true(L);
+}
+
+/*
+ * nsl.unlink(path) -> true
+ * Removes a file, symlink or device node (not a directory). @see unlink(2)
+ */
+static int l_unlink(lua_State *L)
+{
+	const char *path = nsl_checkname(L, 1, PATH_MAX, NULL);
+	nsl_checknargs(L, 1);
+	if (unlink(path) < 0)
+		return nsl_pusherrno(L, "unlink %s", path);
+	return push_true(L);
+}
+
+/*
+ * nsl.symlink(target, linkpath) -> true
+ * Creates linkpath pointing at target (which need not exist).
+ * @see symlink(2)
+ */
+static int l_symlink(lua_State *L)
+{
+	const char *target = nsl_checkname(L, 1, PATH_MAX, NULL);
+	const char *link = nsl_checkname(L, 2, PATH_MAX, NULL);
+	nsl_checknargs(L, 2);
+	if (symlink(target, link) < 0)
+		return nsl_pusherrno(L, "symlink %s", link);
+	return push_true(L);
+}
+
+/*
+ * nsl.readlink(path) -> string
+ * The target of a symbolic link. @see readlink(2)
+ */
+static int l_readlink(lua_State *L)
+{
+	char buf[PATH_MAX];
+	const char *path = nsl_checkname(L, 1, PATH_MAX, NULL);
+	nsl_checknargs(L, 1);
+	ssize_t n = readlink(path, buf, sizeof buf);
+	if (n < 0)
+		return nsl_pusherrno(L, "readlink %s", path);
+	lua_pushlstring(L, buf, (size_t)n);
+	return 1;
+}
+
+/*
+ * nsl.realpath(path) -> string
+ * The absolute path with every symlink, "." and ".." resolved.
+ * @see realpath(3)
+ */
+static int l_realpath(lua_State *L)
+{
+	char buf[PATH_MAX];
+	const char *path = nsl_checkname(L, 1, PATH_MAX, NULL);
+	nsl_checknargs(L, 1);
+	if (!realpath(path, buf))
+		return nsl_pusherrno(L, "realpath %s", path);
+	lua_pushstring(L, buf);
+	return 1;
+}
+
+static const char *file_type(mode_t m)
+{
+	switch (m & S_IFMT) {
+	case S_IFREG: return "file";
+	case S_IFDIR: return "directory";
+	case S_IFLNK: return "symlink";
+	case S_IFCHR: return "char";
+	case S_IFBLK: return "block";
+	case S_IFIFO: return "fifo";
+	case S_IFSOCK: return "socket";
+	default: return "unknown";
+	}
+}
+
+/*
+ * nsl.lstat(path) -> {type=, mode=, uid=, gid=, size=, major=, minor=}
+ * What the path itself is, without following a final symlink. type is
+ * "file", "directory", "symlink", "char", "block", "fifo" or "socket";
+ * major and minor are those of a device node. @see lstat(2)
+ */
+static int l_lstat(lua_State *L)
+{
+	struct stat st;
+	const char *path = nsl_checkname(L, 1, PATH_MAX, NULL);
+	nsl_checknargs(L, 1);
+	if (lstat(path, &st) < 0)
+		return nsl_pusherrno(L, "lstat %s", path);
+	lua_createtable(L, 0, 7);
+	lua_pushstring(L, file_type(st.st_mode));
+	lua_setfield(L, -2, "type");
+	lua_pushinteger(L, st.st_mode & 07777);
+	lua_setfield(L, -2, "mode");
+	lua_pushinteger(L, st.st_uid);
+	lua_setfield(L, -2, "uid");
+	lua_pushinteger(L, st.st_gid);
+	lua_setfield(L, -2, "gid");
+	lua_pushinteger(L, st.st_size);
+	lua_setfield(L, -2, "size");
+	lua_pushinteger(L, major(st.st_rdev));
+	lua_setfield(L, -2, "major");
+	lua_pushinteger(L, minor(st.st_rdev));
+	lua_setfield(L, -2, "minor");
+	return 1;
+}
+
+/*
+ * nsl.chmod(path, mode) -> true
+ * @see chmod(2)
+ */
+static int l_chmod(lua_State *L)
+{
+	const char *path = nsl_checkname(L, 1, PATH_MAX, NULL);
+	mode_t mode = (mode_t)nsl_checkrange(L, 2, 0, 07777, "mode");
+	nsl_checknargs(L, 2);
+	if (chmod(path, mode) < 0)
+		return nsl_pusherrno(L, "chmod %s", path);
+	return push_true(L);
+}
+
+/*
+ * nsl.mknod(path, type, mode [, major, minor]) -> true
+ * Creates a device node or FIFO; type is "char", "block" or "fifo".
+ * Needs CAP_MKNOD in the initial user namespace for devices. @see mknod(2)
+ */
+static int l_mknod(lua_State *L)
+{
+	static const char *const types[] = {"char", "block", "fifo", NULL};
+	static const mode_t fmt[] = {S_IFCHR, S_IFBLK, S_IFIFO};
+	const char *path = nsl_checkname(L, 1, PATH_MAX, NULL);
+	int type = luaL_checkoption(L, 2, NULL, types);
+	mode_t mode = (mode_t)nsl_checkrange(L, 3, 0, 07777, "mode");
+	unsigned maj = 0, min = 0;
+	if (type != 2) {
+		maj = (unsigned)nsl_checkrange(L, 4, 0, 4095, "major");
+		min = (unsigned)nsl_checkrange(L, 5, 0, 1048575, "minor");
+	}
+	nsl_checknargs(L, 5);
+	if (mknod(path, fmt[type] | mode, makedev(maj, min)) < 0)
+		return nsl_pusherrno(L, "mknod %s", path);
+	return push_true(L);
+}
+
+/*
+ * nsl.touch(path [, mode]) -> true
+ * Creates an empty file when nothing is at path (mode 0644 by default);
+ * leaves an existing one alone. A mount point for a bind-mounted file.
+ */
+static int l_touch(lua_State *L)
+{
+	const char *path = nsl_checkname(L, 1, PATH_MAX, NULL);
+	mode_t mode = check_mode(L, 2, 0644);
+	nsl_checknargs(L, 2);
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
+		return nsl_pusherrno(L, "touch %s", path);
+	close(fd);
+	return push_true(L);
+}
+
+/*
+ * nsl.umask(mask) -> previous mask
+ * @see umask(2)
+ */
+static int l_umask(lua_State *L)
+{
+	mode_t mask = (mode_t)nsl_checkrange(L, 1, 0, 0777, "mask");
+	nsl_checknargs(L, 1);
+	lua_pushinteger(L, umask(mask));
+	return 1;
+}
+
+/*
+ * nsl.chdir(path [, root]) -> true
+ * Changes the working directory. With root, path is resolved as if root
+ * were "/": neither "..", nor an absolute or relative symlink, nor a
+ * magic link such as /proc/self/fd/N leads out of it. @see chdir(2),
+ * openat2(2)
+ */
+static int l_chdir(lua_State *L)
+{
+	nsl_error err;
+	const char *path = nsl_checkname(L, 1, PATH_MAX, NULL);
+	const char *root = nsl_optname(L, 2, PATH_MAX, NULL);
+	nsl_checknargs(L, 2);
+	if (!root) {
+		if (chdir(path) < 0)
+			return nsl_pusherrno(L, "chdir %s", path);
+		return push_true(L);
+	}
+	nsl_autoclose int fd = nsl_resolve_fd(root, path, 0, &err);
+	if (fd < 0)
+		return nsl_pushfail(L, &err);
+	if (fchdir(fd) < 0)
+		return nsl_pusherrno(L, "chdir %s", path);
+	return push_true(L);
+}
+
+/*
+ * nsl.chroot(path) -> true
+ * Changes the root directory of the caller only; containers use
+ * pivot_root instead, which a process cannot climb out of. @see chroot(2)
+ */
+static int l_chroot(lua_State *L)
+{
+	const char *path = nsl_checkname(L, 1, PATH_MAX, NULL);
+	nsl_checknargs(L, 1);
+	if (chroot(path) < 0)
+		return nsl_pusherrno(L, "chroot %s", path);
+	if (chdir("/") < 0)
+		return nsl_pusherrno(L, "chroot %s: chdir /", path);
+	return push_true(L);
+}
+
+/*
+ * nsl.resolve(root, path [, create]) -> string
+ * The caller's path of path taken inside root, every component resolved
+ * as if root were "/" (symlinks and ".." cannot lead out of it, magic
+ * links are refused). create "dir" or "file" makes what is missing:
+ * directories on the way and a last component of that kind. The place
+ * to mount on, given a path inside a container's root. @see openat2(2)
+ */
+static int l_resolve(lua_State *L)
+{
+	static const char *const kinds[] = {"dir", "file", NULL};
+	char out[PATH_MAX];
+	nsl_error err;
+	const char *root = nsl_checkname(L, 1, PATH_MAX, NULL);
+	const char *path = nsl_checkname(L, 2, PATH_MAX, NULL);
+	int create = lua_isnoneornil(L, 3) ? 0 : "df"[luaL_checkoption(L, 3, NULL, kinds)];
+	nsl_checknargs(L, 3);
+	nsl_autoclose int fd = nsl_resolve_fd(root, path, create, &err);
+	if (fd < 0 || fd_path(fd, out, sizeof out, path, &err) < 0)
+		return nsl_pushfail(L, &err);
+	lua_pushstring(L, out);
+	return 1;
+}
+
+/*
+ * nsl.mkdtemp([prefix]) -> string
+ * Creates a new private directory (mode 0700) named prefix followed by
+ * six random characters; prefix defaults to "/tmp/nsl-". @see mkdtemp(3)
+ */
+static int l_mkdtemp(lua_State *L)
+{
+	char tmpl[PATH_MAX];
+	const char *prefix = nsl_optname(L, 1, PATH_MAX - 8, NULL);
+	nsl_checknargs(L, 1);
+	snprintf(tmpl, sizeof tmpl, "%sXXXXXX", prefix ? prefix : "/tmp/nsl-");
+	if (!mkdtemp(tmpl))
+		return nsl_pusherrno(L, "mkdtemp %s", tmpl);
+	lua_pushstring(L, tmpl);
+	return 1;
+}
+
+const luaL_Reg nsl_fs_funcs[] = {
+	{"mkdir", l_mkdir},
+	{"rmdir", l_rmdir},
+	{"unlink", l_unlink},
+	{"symlink", l_symlink},
+	{"readlink", l_readlink},
+	{"realpath", l_realpath},
+	{"lstat", l_lstat},
+	{"chmod", l_chmod},
+	{"mknod", l_mknod},
+	{"touch", l_touch},
+	{"umask", l_umask},
+	{"chdir", l_chdir},
+	{"chroot", l_chroot},
+	{"resolve", l_resolve},
+	{"mkdtemp", l_mkdtemp},
+	{NULL, NULL},
+};

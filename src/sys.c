@@ -1,0 +1,428 @@
+/*
+ * Process control for containers: sessions, resource limits, signal
+ * forwarding, reaping, a small init, the container capability set.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <net/if.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lnsl.h"
+#include "util.h"
+
+/* ---- Lua-free ------------------------------------------------------------ */
+
+/*
+ * Signal forwarding. A handler can only reach static storage, so the
+ * targets live here: a small table of pids that every forwarded signal
+ * is sent to. The handler is async-signal-safe (kill(2) and reads of
+ * sig_atomic_t slots only).
+ */
+#define FORWARD_MAX 64
+static volatile sig_atomic_t forward_pids[FORWARD_MAX];
+static const int forward_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT,
+                                      SIGUSR1, SIGUSR2, SIGWINCH};
+#define NFORWARD (int)(sizeof forward_signals / sizeof forward_signals[0])
+static unsigned forward_mask;          /* bit i: forward_signals[i] handled */
+static struct sigaction forward_saved[NFORWARD];
+
+static void forward_handler(int sig)
+{
+	int saved = errno;
+	for (int i = 0; i < FORWARD_MAX; i++)
+		if (forward_pids[i] > 0)
+			kill((pid_t)forward_pids[i], sig);
+	errno = saved;
+}
+
+static int forward_count(void)
+{
+	int n = 0;
+	for (int i = 0; i < FORWARD_MAX; i++)
+		n += forward_pids[i] > 0;
+	return n;
+}
+
+/* Restores the handlers that were there before forwarding started. */
+static void forward_restore(void)
+{
+	for (int i = 0; i < NFORWARD; i++)
+		if (forward_mask & (1u << i))
+			sigaction(forward_signals[i], &forward_saved[i], NULL);
+	forward_mask = 0;
+}
+
+/* Keeps only the capabilities in keep in the bounding, permitted and
+ * effective sets and empties the inheritable and ambient sets, the state
+ * a container's processes start from. */
+static int caps_limit(nsl_capset keep, nsl_error *err)
+{
+	int last = cap_max_bits() - 1;
+	if (last > 63)
+		last = 63;
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
+	    errno != EINVAL)
+		return nsl_fail(err, errno, "capabilities: clear the ambient set");
+	for (int c = 0; c <= last; c++)
+		if (!(keep & ((nsl_capset)1 << c)) && cap_get_bound((cap_value_t)c) == 1 &&
+		    cap_drop_bound((cap_value_t)c) < 0)
+			return nsl_fail(err, errno, "capabilities: drop %d from the bounding set", c);
+	cap_t caps = cap_get_proc();
+	if (!caps)
+		return nsl_fail(err, errno, "capabilities: read");
+	cap_clear_flag(caps, CAP_INHERITABLE);
+	for (int c = 0; c <= last; c++) {
+		if (keep & ((nsl_capset)1 << c))
+			continue;
+		cap_value_t v = (cap_value_t)c;
+		cap_set_flag(caps, CAP_EFFECTIVE, 1, &v, CAP_CLEAR);
+		cap_set_flag(caps, CAP_PERMITTED, 1, &v, CAP_CLEAR);
+	}
+	int r = cap_set_proc(caps);
+	int saved = errno;
+	cap_free(caps);
+	if (r < 0)
+		return nsl_fail(err, saved, "capabilities: set");
+	return 0;
+}
+
+/* ---- Lua wrappers -------------------------------------------------------- */
+
+/*
+ * nsl.setsid() -> session id
+ * Starts a new session without a controlling terminal, so that a
+ * process cannot push input into the terminal of its creator (TIOCSTI).
+ * @see setsid(2)
+ */
+static int l_setsid(lua_State *L)
+{
+	nsl_checknargs(L, 0);
+	pid_t sid = setsid();
+	if (sid < 0)
+		return nsl_pusherrno(L, "setsid");
+	lua_pushinteger(L, sid);
+	return 1;
+}
+
+/*
+ * nsl.getsid([pid]) -> session id
+ * The session of pid (the caller by default). @see getsid(2)
+ */
+static int l_getsid(lua_State *L)
+{
+	pid_t pid = lua_isnoneornil(L, 1) ? 0 : nsl_checkpid(L, 1);
+	nsl_checknargs(L, 1);
+	pid_t sid = getsid(pid);
+	if (sid < 0)
+		return nsl_pusherrno(L, "getsid %d", (int)pid);
+	lua_pushinteger(L, sid);
+	return 1;
+}
+
+static const char *const rlimit_names[] = {
+	"as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue",
+	"nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending",
+	"stack", NULL};
+static const int rlimit_values[] = {
+	RLIMIT_AS, RLIMIT_CORE, RLIMIT_CPU, RLIMIT_DATA, RLIMIT_FSIZE,
+	RLIMIT_LOCKS, RLIMIT_MEMLOCK, RLIMIT_MSGQUEUE, RLIMIT_NICE,
+	RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_RSS, RLIMIT_RTPRIO, RLIMIT_RTTIME,
+	RLIMIT_SIGPENDING, RLIMIT_STACK};
+
+/* A limit: a non-negative integer, or math.huge / "unlimited". */
+static rlim_t check_rlim(lua_State *L, int arg)
+{
+	if (lua_type(L, arg) == LUA_TSTRING &&
+	    strcmp(lua_tostring(L, arg), "unlimited") == 0)
+		return RLIM_INFINITY;
+	if (lua_type(L, arg) == LUA_TNUMBER && !lua_isinteger(L, arg) &&
+	    lua_tonumber(L, arg) == HUGE_VAL)
+		return RLIM_INFINITY;
+	return (rlim_t)nsl_checkrange(L, arg, 0, LUA_MAXINTEGER, "limit");
+}
+
+static void push_rlim(lua_State *L, rlim_t v)
+{
+	if (v == RLIM_INFINITY)
+		lua_pushnumber(L, HUGE_VAL);
+	else
+		lua_pushinteger(L, (lua_Integer)v);
+}
+
+/*
+ * nsl.setrlimit(name, soft [, hard]) -> true
+ * name: as, core, cpu, data, fsize, locks, memlock, msgqueue, nice,
+ * nofile, nproc, rss, rtprio, rttime, sigpending, stack. A limit is an
+ * integer, or math.huge or "unlimited"; hard defaults to soft.
+ * @see setrlimit(2)
+ */
+static int l_setrlimit(lua_State *L)
+{
+	int i = luaL_checkoption(L, 1, NULL, rlimit_names);
+	rlim_t soft = check_rlim(L, 2);
+	rlim_t hard = lua_isnoneornil(L, 3) ? soft : check_rlim(L, 3);
+	nsl_checknargs(L, 3);
+	if (soft > hard)
+		luaL_argerror(L, 2, "soft limit above the hard limit");
+	struct rlimit r = {soft, hard};
+	if (setrlimit(rlimit_values[i], &r) < 0)
+		return nsl_pusherrno(L, "setrlimit %s", rlimit_names[i]);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/*
+ * nsl.getrlimit(name) -> soft, hard
+ * math.huge stands for unlimited. @see getrlimit(2)
+ */
+static int l_getrlimit(lua_State *L)
+{
+	int i = luaL_checkoption(L, 1, NULL, rlimit_names);
+	struct rlimit r;
+	nsl_checknargs(L, 1);
+	if (getrlimit(rlimit_values[i], &r) < 0)
+		return nsl_pusherrno(L, "getrlimit %s", rlimit_names[i]);
+	push_rlim(L, r.rlim_cur);
+	push_rlim(L, r.rlim_max);
+	return 2;
+}
+
+/*
+ * nsl.pdeathsig(sig) -> true
+ * The signal the caller gets when its parent dies (0: none).
+ * @see PR_SET_PDEATHSIG in prctl(2)
+ */
+static int l_pdeathsig(lua_State *L)
+{
+	int sig = nsl_checksignal(L, 1);
+	nsl_checknargs(L, 1);
+	if (prctl(PR_SET_PDEATHSIG, sig) < 0)
+		return nsl_pusherrno(L, "pdeathsig");
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/*
+ * nsl.forward_signals(pid) -> true
+ * From now on, TERM, INT, HUP, QUIT, USR1, USR2 and WINCH sent to the
+ * caller are sent on to pid (and to every other pid registered) instead
+ * of acting on the caller. Up to 64 pids at a time.
+ */
+static int l_forward_signals(lua_State *L)
+{
+	pid_t pid = nsl_checkpid(L, 1);
+	nsl_checknargs(L, 1);
+	int slot = -1;
+	for (int i = 0; i < FORWARD_MAX; i++) {
+		if (forward_pids[i] == pid)
+			return lua_pushboolean(L, 1), 1;
+		if (slot < 0 && forward_pids[i] <= 0)
+			slot = i;
+	}
+	if (slot < 0) {
+		errno = ENOSPC;
+		return nsl_pusherrno(L, "forward_signals %d: more than %d targets",
+		                     (int)pid, FORWARD_MAX);
+	}
+	forward_pids[slot] = pid;
+	if (!forward_mask) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = forward_handler;
+		sa.sa_flags = SA_RESTART;
+		sigemptyset(&sa.sa_mask);
+		for (int i = 0; i < NFORWARD; i++)
+			if (sigaction(forward_signals[i], &sa, &forward_saved[i]) == 0)
+				forward_mask |= 1u << i;
+	}
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/*
+ * nsl.stop_forwarding([pid]) -> true
+ * Stops forwarding signals to pid, or to every pid when none is given;
+ * the caller's previous handlers come back when no target is left.
+ */
+static int l_stop_forwarding(lua_State *L)
+{
+	pid_t pid = lua_isnoneornil(L, 1) ? 0 : nsl_checkpid(L, 1);
+	nsl_checknargs(L, 1);
+	for (int i = 0; i < FORWARD_MAX; i++)
+		if (pid == 0 || forward_pids[i] == pid)
+			forward_pids[i] = 0;
+	if (forward_count() == 0)
+		forward_restore();
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* Pushes the os.execute triple for a wait status. */
+static int push_status(lua_State *L, int status)
+{
+	if (WIFEXITED(status)) {
+		if (WEXITSTATUS(status) == 0)
+			lua_pushboolean(L, 1);
+		else
+			luaL_pushfail(L);
+		lua_pushliteral(L, "exit");
+		lua_pushinteger(L, WEXITSTATUS(status));
+	} else {
+		luaL_pushfail(L);
+		lua_pushliteral(L, "signal");
+		lua_pushinteger(L, WTERMSIG(status));
+	}
+	return 3;
+}
+
+/*
+ * nsl.reap([pid [, "nohang"]]) -> pid, ok, "exit"|"signal", n
+ * Waits for the child pid, or any child when pid is nil or -1, and says
+ * which one ended and how. With "nohang", returns 0 at once when none has
+ * ended yet. @see waitpid(2)
+ */
+static int l_reap(lua_State *L)
+{
+	static const char *const modes[] = {"nohang", NULL};
+	int status;
+	pid_t pid = -1;
+	if (!lua_isnoneornil(L, 1) &&
+	    !(lua_type(L, 1) == LUA_TNUMBER && lua_tointeger(L, 1) == -1))
+		pid = nsl_checkpid(L, 1);
+	int flags = lua_isnoneornil(L, 2) ? 0 : (luaL_checkoption(L, 2, NULL, modes), WNOHANG);
+	nsl_checknargs(L, 2);
+	pid_t r = (pid_t)NSL_RETRY(waitpid(pid, &status, flags));
+	if (r < 0)
+		return pid > 0 ? nsl_pusherrno(L, "reap %d", (int)pid)
+		               : nsl_pusherrno(L, "reap");
+	lua_pushinteger(L, r);
+	if (r == 0)
+		return 1;
+	return 1 + push_status(L, status);
+}
+
+static volatile sig_atomic_t supervise_child;
+
+static void supervise_forward(int sig)
+{
+	if (supervise_child > 0)
+		kill((pid_t)supervise_child, sig);
+}
+
+/*
+ * nsl.supervise(pid) -> ok, "exit"|"signal", n
+ * The work of a container's init (PID 1): forwards TERM, INT, HUP, QUIT,
+ * USR1, USR2 and WINCH to pid, reaps every child (orphans re-parented to
+ * the caller included) and returns how pid ended. Meant to be called by
+ * PID 1 of a pid namespace, or by a process that is a child subreaper.
+ */
+static int l_supervise(lua_State *L)
+{
+	pid_t pid = nsl_checkpid(L, 1);
+	nsl_checknargs(L, 1);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = supervise_forward;
+	sigemptyset(&sa.sa_mask);
+	supervise_child = pid;
+	for (int i = 0; i < NFORWARD; i++)
+		sigaction(forward_signals[i], &sa, NULL);
+	for (;;) {
+		int status;
+		pid_t r = waitpid(-1, &status, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			supervise_child = 0;
+			return nsl_pusherrno(L, "supervise %d", (int)pid);
+		}
+		if (r == pid) {
+			supervise_child = 0;
+			/* Orphans still around are reaped on the way out. */
+			while (waitpid(-1, NULL, WNOHANG) > 0) {}
+			return push_status(L, status);
+		}
+	}
+}
+
+/*
+ * nsl.cap_bits(list) -> integer
+ * The bit mask (bit n for capability n) of a list of capability names,
+ * such as {"CAP_CHOWN", "net_raw"}; unknown names raise an error.
+ */
+static int l_cap_bits(lua_State *L)
+{
+	nsl_capset set = nsl_checkcaps(L, 1);
+	nsl_checknargs(L, 1);
+	lua_pushinteger(L, (lua_Integer)set);
+	return 1;
+}
+
+/*
+ * nsl.caps_limit(list) -> true
+ * The capability state a container starts from: the bounding, permitted
+ * and effective sets keep only the listed capabilities (a list of names
+ * or a mask from nsl.cap_bits), the inheritable and ambient sets are
+ * emptied. @see capabilities(7)
+ */
+static int l_caps_limit(lua_State *L)
+{
+	nsl_error err;
+	nsl_capset keep = lua_type(L, 1) == LUA_TNUMBER
+	                  ? (nsl_capset)nsl_checkrange(L, 1, LUA_MININTEGER, LUA_MAXINTEGER, "mask")
+	                  : nsl_checkcaps(L, 1);
+	nsl_checknargs(L, 1);
+	if (caps_limit(keep, &err) < 0)
+		return nsl_pushfail(L, &err);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/*
+ * nsl.loopback_up() -> true
+ * Brings up "lo" in the caller's network namespace with one ioctl; what
+ * the network mode "none" does inside a container. @see netdevice(7)
+ */
+static int l_loopback_up(lua_State *L)
+{
+	nsl_checknargs(L, 0);
+	nsl_autoclose int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return nsl_pusherrno(L, "loopback_up: socket");
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	strcpy(ifr.ifr_name, "lo");
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		return nsl_pusherrno(L, "loopback_up: get flags of lo");
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		return nsl_pusherrno(L, "loopback_up: set lo up");
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+const luaL_Reg nsl_sys_funcs[] = {
+	{"setsid", l_setsid},
+	{"getsid", l_getsid},
+	{"setrlimit", l_setrlimit},
+	{"getrlimit", l_getrlimit},
+	{"pdeathsig", l_pdeathsig},
+	{"forward_signals", l_forward_signals},
+	{"stop_forwarding", l_stop_forwarding},
+	{"reap", l_reap},
+	{"supervise", l_supervise},
+	{"cap_bits", l_cap_bits},
+	{"caps_limit", l_caps_limit},
+	{"loopback_up", l_loopback_up},
+	{NULL, NULL},
+};

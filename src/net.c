@@ -1,5 +1,5 @@
 /*
- * Network namespaces over netlink (libnl-route): nsl.net.
+ * Networking over netlink (libnl-route), nsl.net.
  *
  * Two layers, as in every area:
  *   - Lua-free functions (net_*) that open one rtnetlink socket in the
@@ -1049,7 +1049,7 @@ static int push_ok(lua_State *L, int rc, const nsl_error *err)
 static const char *const veth_fields[] = {"netns", "peer_netns", NULL};
 
 /*
- * net.veth(name, peer [, {netns=, peer_netns=}]) -> true
+ * nsl.net.veth(name, peer [, {netns=, peer_netns=}]) -> true
  * Creates a veth pair name/peer in opts.netns (default: the caller's);
  * with peer_netns, the peer end is created directly in that namespace,
  * in the same request: the pair exists whole or not at all.
@@ -1072,7 +1072,7 @@ static int l_veth(lua_State *L)
 }
 
 /*
- * net.bridge(name [, {netns=}]) -> true
+ * nsl.net.bridge(name [, {netns=}]) -> true
  * Creates a bridge (down, like any new link).
  */
 static int l_bridge(lua_State *L)
@@ -1087,7 +1087,7 @@ static int l_bridge(lua_State *L)
 }
 
 /*
- * net.delete(ifname [, {netns=}]) -> true
+ * nsl.net.delete(ifname [, {netns=}]) -> true
  * Deletes a link; for a veth pair, both ends go.
  */
 static int l_delete(lua_State *L)
@@ -1105,7 +1105,7 @@ static const char *const set_fields[] = {"up", "name", "mtu", "mac",
                                          "master", "netns", NULL};
 
 /*
- * net.set(ifname, attrs [, {netns=}]) -> true
+ * nsl.net.set(ifname, attrs [, {netns=}]) -> true
  * Changes a link in one request. attrs: up (boolean), name, mtu, mac
  * ("aa:bb:cc:dd:ee:ff"), master (a bridge's name, or false to detach),
  * netns (moves the link there: pid, path or netns name; the link arrives
@@ -1177,7 +1177,7 @@ static int l_updown(lua_State *L, int up)
 }
 
 /*
- * net.up(ifname [, {netns=}]) -> true
+ * nsl.net.up(ifname [, {netns=}]) -> true
  * Short for net.set(ifname, {up = true}).
  */
 static int l_up(lua_State *L)
@@ -1186,7 +1186,7 @@ static int l_up(lua_State *L)
 }
 
 /*
- * net.down(ifname [, {netns=}]) -> true
+ * nsl.net.down(ifname [, {netns=}]) -> true
  * Short for net.set(ifname, {up = false}).
  */
 static int l_down(lua_State *L)
@@ -1211,7 +1211,7 @@ static int l_addr(lua_State *L, int add)
 }
 
 /*
- * net.addr_add(ifname, cidr [, {netns=}]) -> true
+ * nsl.net.addr_add(ifname, cidr [, {netns=}]) -> true
  * Adds an IPv4 or IPv6 address ("10.1.1.1/24", "fd00::1/64"; without a
  * prefix, a host address). Adding one that exists fails (File exists).
  */
@@ -1221,7 +1221,7 @@ static int l_addr_add(lua_State *L)
 }
 
 /*
- * net.addr_del(ifname, cidr [, {netns=}]) -> true
+ * nsl.net.addr_del(ifname, cidr [, {netns=}]) -> true
  * Removes an address.
  */
 static int l_addr_del(lua_State *L)
@@ -1293,7 +1293,7 @@ static int l_route(lua_State *L, int add)
 }
 
 /*
- * net.route_add(dst, {gw=, dev=, metric=} [, {netns=}]) -> true
+ * nsl.net.route_add(dst, {gw=, dev=, metric=} [, {netns=}]) -> true
  * Adds a route to the main table: dst a network ("10.2.0.0/16",
  * "fd00:1::/64") or "default"; through a gateway, a device or both.
  */
@@ -1303,7 +1303,7 @@ static int l_route_add(lua_State *L)
 }
 
 /*
- * net.route_del(dst [, {gw=, dev=, metric=}] [, {netns=}]) -> true
+ * nsl.net.route_del(dst [, {gw=, dev=, metric=}] [, {netns=}]) -> true
  * Removes a route of the main table; the spec narrows which one.
  */
 static int l_route_del(lua_State *L)
@@ -1404,11 +1404,11 @@ static void push_link(lua_State *L, net_hold *h, struct rtnl_link *link)
 }
 
 /*
- * net.links([{netns=}]) -> {{name=, index=, kind=, up=, state=, mtu=,
- *   mac=, master=, addrs={"10.1.1.1/24", ...}}, ...}
+ * nsl.net.links([{netns=}]) -> {{name=, index=, kind=, up=, mtu=, mac=, master=, addrs=}, ...}
  * Every link of the namespace, by index. kind is nil for loopback and
  * physical devices ("veth", "bridge", ... otherwise); up is the
- * administrative state, state the operational one ("up", "down", ...).
+ * administrative state, state the operational one ("up", "down", ...);
+ * addrs lists the link's addresses, {"10.1.1.1/24", "fe80::1/64"}.
  */
 static int l_links(lua_State *L)
 {
@@ -1436,8 +1436,7 @@ static int l_links(lua_State *L)
 static const char *const routes_fields[] = {"netns", "family", NULL};
 
 /*
- * net.routes([{netns=, family="inet"|"inet6"}]) -> {{dst=, gw=, dev=,
- *   family=, metric=}, ...}
+ * nsl.net.routes([{netns=, family="inet"|"inet6"}]) -> {{dst=, gw=, dev=, family=, metric=}, ...}
  * The unicast routes of the main table, the one `ip route` shows; dst is
  * "default" or a network "10.1.1.0/24". Both families unless one is given.
  */
@@ -1502,7 +1501,7 @@ static int l_routes(lua_State *L)
 /* ---- Lua: named namespaces -------------------------------------------------- */
 
 /*
- * net.netns_add(name) -> true
+ * nsl.net.netns_add(name) -> true
  * Creates a named network namespace, /run/netns/NAME, as `ip netns add`
  * does (and usable by it). The caller stays in its own namespace.
  */
@@ -1515,7 +1514,7 @@ static int l_netns_add(lua_State *L)
 }
 
 /*
- * net.netns_del(name) -> true
+ * nsl.net.netns_del(name) -> true
  * Removes a named network namespace, as `ip netns delete` does; the
  * namespace itself lives on while processes or links still use it.
  */
@@ -1528,7 +1527,7 @@ static int l_netns_del(lua_State *L)
 }
 
 /*
- * net.netns_list() -> {"blue", "red", ...}
+ * nsl.net.netns_list() -> {"blue", "red", ...}
  * The named network namespaces, sorted.
  */
 static int l_netns_list(lua_State *L)

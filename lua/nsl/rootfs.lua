@@ -1,0 +1,597 @@
+-- Root file systems for containers: nsl.rootfs.
+--
+-- Builders (busybox, host, unpack) return a root description; the
+-- container layer turns any accepted `rootfs` value into a root object
+-- with resolve(value), and drives it through four steps:
+--
+--   root:prepare()      parent, before clone: checks, temporary directories
+--   root:inspect_dir()  a host directory showing the root's content
+--   root:mount()        child, in its own mount namespace (/ already private):
+--                       builds the root, returns the mount point to pivot into
+--   root:cleanup()      parent, after the container ended: removes what
+--                       prepare made (never a user's own directory)
+--
+-- Nothing on the start path (prepare, mount) runs a shell: the builders
+-- (busybox, unpack) may, they run before any container.
+local nsl = require "nsl"
+
+local M = {}
+
+local ROOT_MARK = {} -- tables made by the builders carry it as [ROOT_MARK]
+
+-- ---- small file system helpers --------------------------------------------
+
+local function quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+-- "dir", "file" (or another lstat type) or nil, message, errno; a
+-- symlink is followed, as a user giving such a path means its target.
+local function kind(path)
+  local st, err, code = nsl.lstat(path)
+  if st and st.type == "symlink" then
+    local real = nsl.realpath(path)
+    if not real then return nil, ("%s: dangling symbolic link"):format(path), 2 end
+    st, err, code = nsl.lstat(real)
+  end
+  if not st then return nil, err, code end
+  return st.type == "directory" and "dir" or st.type
+end
+M._kind = kind
+
+local function is_dir(path)
+  return kind(path) == "dir"
+end
+
+local EEXIST = 17
+
+local function mkdir(path, mode)
+  return nsl.mkdir(path, mode or 493)
+end
+
+-- mkdir -p for a directory nsl owns (/run/nsl/...).
+local function mkdirs(path, mode)
+  local sofar = path:sub(1, 1) == "/" and "" or "."
+  for part in path:gmatch("[^/]+") do
+    sofar = sofar .. "/" .. part
+    local ok, err, code = mkdir(sofar, mode)
+    if not ok and not (code == EEXIST and is_dir(sofar)) then return nil, err, code end
+  end
+  return true
+end
+
+local function copy_file(from, to)
+  local src, err = io.open(from, "rb")
+  if not src then return nil, err end
+  local dst, err2 = io.open(to, "wb")
+  if not dst then src:close(); return nil, err2 end
+  while true do
+    local chunk = src:read(65536)
+    if not chunk then break end
+    dst:write(chunk)
+  end
+  src:close()
+  return dst:close()
+end
+
+local function write_file(path, text)
+  local f, err = io.open(path, "w")
+  if not f then return nil, err end
+  f:write(text)
+  return f:close()
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local data = f:read("a")
+  f:close()
+  return data
+end
+
+local function file_size(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local size = f:seek("end")
+  f:close()
+  return size
+end
+
+local function strip_slashes(path)
+  if #path > 1 then path = path:gsub("/+$", "") end
+  return path
+end
+
+-- Where nsl keeps per-container state: /run/nsl as root, else the user's
+-- runtime directory, else /tmp.
+local function state_base()
+  if nsl.geteuid() == 0 then return "/run/nsl/rootfs", true end
+  -- The user's runtime directory, if it is really theirs (a sudo or
+  -- setpriv may have left root's in the environment).
+  local xdg = os.getenv("XDG_RUNTIME_DIR")
+  local st = xdg and xdg:sub(1, 1) == "/" and nsl.lstat(xdg)
+  if st and st.type == "directory" and st.uid == nsl.geteuid() then
+    return xdg .. "/nsl", true
+  end
+  return "/tmp", false
+end
+
+-- A new private (0700) directory for one container; nil, message on failure.
+local function make_state_dir()
+  local base, own = state_base()
+  if own then
+    local ok, err = mkdirs(base, 493)
+    if not ok then return nil, err end
+    return nsl.mkdtemp(base .. "/root-")
+  end
+  return nsl.mkdtemp(base .. "/nsl-root-")
+end
+
+-- Removes an empty directory nsl made; true when it is gone.
+local function rmdir(path)
+  local ok, err, code = nsl.rmdir(path)
+  if ok or code == 2 then return true end
+  return nil, err
+end
+
+-- ---- the builders -----------------------------------------------------------
+
+local function describe_value(v)
+  if type(v) == "string" then return ("%q"):format(v) end
+  return type(v)
+end
+
+local function check_path(value, what)
+  if type(value) ~= "string" then
+    error(("%s must be a directory path (a string), got %s"):format(what, type(value)), 3)
+  end
+  if value == "" or value:find("\0", 1, true) then
+    error(("%s must be a non-empty path without NUL bytes"):format(what), 3)
+  end
+  return strip_slashes(value)
+end
+
+-- Whether an ELF file asks for a program interpreter (is dynamically
+-- linked): such a busybox would not run in a root without its libraries.
+local function elf_is_static(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local hdr = f:read(64)
+  if not hdr or #hdr < 64 or hdr:sub(1, 4) ~= "\127ELF" then f:close(); return nil end
+  local class, endian = hdr:byte(5), hdr:byte(6)
+  local e = endian == 2 and ">" or "<"
+  local phoff, phentsize, phnum
+  if class == 2 then
+    phoff = string.unpack(e .. "I8", hdr, 33)
+    phentsize, phnum = string.unpack(e .. "I2I2", hdr, 55)
+  else
+    phoff = string.unpack(e .. "I4", hdr, 29)
+    phentsize, phnum = string.unpack(e .. "I2I2", hdr, 43)
+  end
+  for i = 0, phnum - 1 do
+    f:seek("set", phoff + i * phentsize)
+    local ph = f:read(4)
+    if not ph or #ph < 4 then break end
+    if string.unpack(e .. "I4", ph) == 3 then f:close(); return false end -- PT_INTERP
+  end
+  f:close()
+  return true
+end
+
+local BUSYBOX = "/bin/busybox"
+local STAMP = ".nsl-busybox"
+
+local ETC = {
+  passwd = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+  group = "root:x:0:\nnogroup:x:65534:\n",
+  hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+  ["nsswitch.conf"] = "passwd: files\ngroup: files\nhosts: files dns\n",
+}
+
+local function root_table(t)
+  t[ROOT_MARK] = true
+  return setmetatable(t, {
+    __tostring = function(r)
+      return ("rootfs(%s%s)"):format(r.kind, r.path and (" " .. r.path) or "")
+    end,
+  })
+end
+
+-- busybox(dir [, {busybox = "/bin/busybox"}]) -> root description
+-- Builds a minimal root in dir from a statically linked busybox: bin/busybox
+-- with a symlink per applet, /etc/passwd, group, hosts, nsswitch.conf, and
+-- empty dev, proc, sys, tmp, run, root, home. Idempotent: a root already
+-- built from the same busybox is returned at once.
+function M.busybox(dir, opts)
+  dir = check_path(dir, "rootfs.busybox: dir")
+  if opts ~= nil and type(opts) ~= "table" then
+    error("rootfs.busybox: options must be a table, got " .. type(opts), 2)
+  end
+  opts = opts or {}
+  for k in pairs(opts) do
+    if k ~= "busybox" then
+      error(("rootfs.busybox: unknown option '%s' (expected busybox)"):format(tostring(k)), 2)
+    end
+  end
+  if dir == "/" then error("rootfs.busybox: refusing to build into /", 2) end
+  local bb = opts.busybox or BUSYBOX
+  local size = file_size(bb)
+  if not size or kind(bb) ~= "file" then
+    error(("rootfs.busybox: %s not found (install Debian's busybox-static)"):format(bb), 2)
+  end
+  local static = elf_is_static(bb)
+  if static == nil then error(("rootfs.busybox: %s is not an ELF program"):format(bb), 2) end
+  if not static then
+    error(("rootfs.busybox: %s is dynamically linked; it needs the statically linked one (Debian's busybox-static)"):format(bb), 2)
+  end
+  local stamp = ("busybox %s %d\n"):format(bb, size)
+  if read_file(dir .. "/" .. STAMP) == stamp and file_size(dir .. "/bin/busybox") == size then
+    return root_table { kind = "busybox", path = dir }
+  end
+  local k = kind(dir)
+  if k and k ~= "dir" then error(("rootfs.busybox: %s exists and is not a directory"):format(dir), 2) end
+
+  -- The applets and where they live ("usr/bin/wget"); each link is
+  -- relative, so it resolves the same inside and when seen from the host.
+  local list = io.popen(quote(bb) .. " --list-full")
+  local applets = {}
+  for line in list:lines() do
+    if line:match("^[%w%._%[%]%-/]+$") and not line:find("..", 1, true) then
+      applets[#applets + 1] = line
+    end
+  end
+  list:close()
+  if #applets == 0 then error(("rootfs.busybox: %s --list-full gave no applets"):format(bb), 2) end
+
+  local script = { "set -ef", "umask 022", "mkdir -p -- " .. quote(dir), "cd -- " .. quote(dir),
+    "mkdir -p bin sbin usr/bin usr/sbin etc dev proc sys tmp run root home var/tmp",
+    "chmod 1777 tmp var/tmp", "chmod 0700 root",
+    ("cp -f -- %s bin/.busybox.new && chmod 0755 bin/.busybox.new && mv -f bin/.busybox.new bin/busybox")
+      :format(quote(bb)) }
+  for _, a in ipairs(applets) do
+    local target = a:match("^bin/[^/]+$") and "busybox"
+      or (a:gsub("[^/]+/", "../"):gsub("[^/]*$", "") .. "bin/busybox")
+    script[#script + 1] = ("[ -e %s ] || [ -L %s ] || ln -s %s %s")
+      :format(quote(a), quote(a), quote(target), quote(a))
+  end
+  local ok = os.execute("sh -c " .. quote(table.concat(script, "\n")))
+  if not ok then error(("rootfs.busybox: building %s failed"):format(dir), 2) end
+  for name, text in pairs(ETC) do
+    local path = dir .. "/etc/" .. name
+    if not kind(path) then assert(write_file(path, text)) end
+  end
+  assert(write_file(dir .. "/" .. STAMP, stamp))
+  return root_table { kind = "busybox", path = dir }
+end
+
+-- host() -> root description
+-- The host's own programs and libraries (/usr, /bin, /sbin, /lib*) read-only,
+-- with a private /etc holding copies of a few files, and private /tmp, /run.
+function M.host()
+  return root_table { kind = "host" }
+end
+
+local HOST_DIRS = { "usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32" }
+local HOST_ETC = { "passwd", "group", "hosts", "resolv.conf", "nsswitch.conf",
+  "ld.so.cache", "localtime", "host.conf" }
+
+-- A tar member name that would land outside the target directory.
+local function unsafe_member(name)
+  if name:sub(1, 1) == "/" then return "an absolute path" end
+  for part in name:gmatch("[^/]+") do
+    if part == ".." then return "a '..' component" end
+  end
+end
+M._unsafe_member = unsafe_member
+
+-- unpack(tarball, dir) -> root description
+-- Unpacks a tarball of a root file system (docker export, a packed
+-- debootstrap tree; compressed or not) into dir, which must be absent or
+-- empty. Members with absolute paths or '..' are refused before anything
+-- is written; GNU tar defers symlinks that point outside until the end,
+-- so no member is written through one. Device nodes under dev/ are left
+-- out (a container gets its own /dev). Running it again on a directory
+-- unpacked from the same tarball returns at once.
+function M.unpack(tarball, dir)
+  tarball = check_path(tarball, "rootfs.unpack: tarball")
+  dir = check_path(dir, "rootfs.unpack: dir")
+  if dir == "/" then error("rootfs.unpack: refusing to unpack into /", 2) end
+  if kind(tarball) ~= "file" then
+    local _, err = io.open(tarball, "r")
+    error(("rootfs.unpack: tarball %s: %s"):format(tarball, err or "not a regular file"), 2)
+  end
+  local stamp = ("unpacked %s %d\n"):format(tarball, file_size(tarball))
+  local stamp_path = dir .. "/.nsl-unpacked"
+  if read_file(stamp_path) == stamp then
+    return root_table { kind = "unpack", path = dir }
+  end
+  local k = kind(dir)
+  if k and k ~= "dir" then error(("rootfs.unpack: %s exists and is not a directory"):format(dir), 2) end
+  if k then
+    local p = io.popen("ls -A -- " .. quote(dir))
+    local first = p:read("l")
+    p:close()
+    if first then error(("rootfs.unpack: %s is not empty"):format(dir), 2) end
+  end
+
+  -- First pass: every member's name, one per line, escapes for odd bytes.
+  local p = io.popen(("tar -tf %s --quoting-style=escape 2>&1"):format(quote(tarball)))
+  local names = p:read("a")
+  local ok = p:close()
+  if not ok then
+    error(("rootfs.unpack: %s is not a readable tarball: %s"):format(tarball, (names:gsub("\n$", ""))), 2)
+  end
+  for name in names:gmatch("[^\n]+") do
+    local why = unsafe_member(name)
+    if why then
+      error(("rootfs.unpack: refusing %s: member %q has %s"):format(tarball, name, why), 2)
+    end
+  end
+
+  local root = nsl.geteuid() == 0
+  local cmd = ("mkdir -p -- %s && tar -xf %s -C %s --numeric-owner %s --exclude='./dev/*' --exclude='dev/*' --delay-directory-restore 2>&1")
+    :format(quote(dir), quote(tarball), quote(dir),
+      root and "--same-owner --same-permissions --xattrs --xattrs-include='*'" or "--no-same-owner")
+  p = io.popen(cmd)
+  local out = p:read("a")
+  ok = p:close()
+  if not ok then
+    error(("rootfs.unpack: unpacking %s into %s failed: %s"):format(tarball, dir, (out:gsub("\n$", ""))), 2)
+  end
+  assert(write_file(stamp_path, stamp))
+  return root_table { kind = "unpack", path = dir }
+end
+
+-- ---- root objects -------------------------------------------------------------
+
+local Root = {}
+Root.__index = Root
+Root.__tostring = function(r)
+  return ("rootfs(%s%s)"):format(r.kind, r.path and (" " .. r.path) or "")
+end
+
+local function new_root(t)
+  return setmetatable(t, Root)
+end
+
+local IMAGE_FIELDS = { image = true, writable = true, upper = true, keep = true, size = true }
+
+-- Characters that the overlay mount options cannot carry in a path.
+local function check_overlay_path(path, what)
+  if path:find("[,:\\]") or path:find("%s") then
+    error(("%s %q: overlayfs cannot take a path with ',', ':', '\\' or blanks"):format(what, path), 3)
+  end
+end
+
+-- resolve(value) -> root object
+-- value: a directory path; a table from busybox(), host() or unpack(); or
+-- {image = dir|table, writable = bool, upper = dir, keep = bool, size = "64m"}.
+function M.resolve(value)
+  if type(value) == "string" then
+    local path = check_path(value, "rootfs")
+    return new_root { kind = "dir", path = path, source = value }
+  end
+  if type(value) ~= "table" then
+    error(("rootfs must be a directory path, a table from nsl.rootfs.busybox/host/unpack or {image = dir, writable = true} (got %s)")
+      :format(describe_value(value)), 2)
+  end
+  if rawget(value, ROOT_MARK) then
+    if value.kind == "host" then return new_root { kind = "host" } end
+    return new_root { kind = "dir", path = value.path, built = value.kind }
+  end
+  for k in pairs(value) do
+    if not IMAGE_FIELDS[k] then
+      error(("rootfs: unknown field '%s' (expected image, writable, upper, keep, size)"):format(tostring(k)), 2)
+    end
+  end
+  local image = value.image
+  if image == nil then error("rootfs.image: missing (a directory, or a table from nsl.rootfs.busybox/unpack)", 2) end
+  if type(image) == "table" and rawget(image, ROOT_MARK) then
+    if not image.path then error("rootfs.image: nsl.rootfs.host() cannot be an image", 2) end
+    image = image.path
+  end
+  image = check_path(image, "rootfs.image")
+  for _, f in ipairs { "writable", "keep" } do
+    if value[f] ~= nil and type(value[f]) ~= "boolean" then
+      error(("rootfs.%s must be a boolean, got %s"):format(f, describe_value(value[f])), 2)
+    end
+  end
+  local upper = value.upper
+  if upper ~= nil then upper = check_path(upper, "rootfs.upper") end
+  if value.size ~= nil and (type(value.size) ~= "string" or not value.size:match("^%d+[kmgKMG%%]?$")) then
+    error(("rootfs.size must be a tmpfs size such as \"64m\" or \"50%%\", got %s"):format(describe_value(value.size)), 2)
+  end
+  if not value.writable then
+    if upper or value.keep or value.size then
+      error("rootfs: upper, keep and size need writable = true", 2)
+    end
+    return new_root { kind = "dir", path = image, readonly = true }
+  end
+  if upper and value.keep ~= nil then
+    error("rootfs.keep: an explicit upper directory is always kept; leave keep out", 2)
+  end
+  if upper and value.size then
+    error("rootfs.size: applies to the temporary upper layer only, not to an explicit upper", 2)
+  end
+  return new_root { kind = "overlay", image = image, upper_dir = upper, keep = value.keep or false,
+    size = value.size }
+end
+
+-- A directory that must exist, named in errors by what.
+local function require_dir(path, what)
+  local k, err = kind(path)
+  if k == "dir" then return end
+  if not k then error(("%s %s: %s"):format(what, path, err), 3) end
+  error(("%s %s: not a directory"):format(what, path), 3)
+end
+
+function Root:prepare()
+  if self.prepared then return self end
+  if self.kind == "dir" then
+    require_dir(self.path, self.readonly and "rootfs.image" or "rootfs")
+    if self.path == "/" then
+      error("rootfs: the host's / cannot be a container's root; use nsl.rootfs.host() for its programs read-only", 2)
+    end
+  elseif self.kind == "overlay" then
+    require_dir(self.image, "rootfs.image")
+    check_overlay_path(self.image, "rootfs.image")
+    if self.upper_dir then
+      check_overlay_path(self.upper_dir, "rootfs.upper")
+      if not kind(self.upper_dir) then
+        local ok, err = mkdir(self.upper_dir, 493)
+        if not ok then error(("rootfs.upper: %s"):format(err), 2) end
+      end
+      require_dir(self.upper_dir, "rootfs.upper")
+      -- The work directory must be on the upper's file system: its sibling.
+      local work = self.upper_dir .. ".nsl-work"
+      local ok, err = mkdir(work, 448)
+      if not ok then error(("rootfs.upper: work directory %s"):format(err), 2) end
+      self.work_dir = work
+    end
+    local state, err = make_state_dir()
+    if not state then
+      if self.work_dir then rmdir(self.work_dir); self.work_dir = nil end
+      error(("rootfs: state directory: %s"):format(err), 2)
+    end
+    self.state = state
+    check_overlay_path(state, "rootfs state directory")
+    if self.keep then
+      for _, sub in ipairs { "upper", "work", "merged" } do
+        local ok, merr = mkdir(state .. "/" .. sub, 493)
+        if not ok then
+          self:discard()
+          error(("rootfs: %s"):format(merr), 2)
+        end
+      end
+      self.upper = state .. "/upper"
+    elseif self.upper_dir then
+      local ok, merr = mkdir(state .. "/merged", 493)
+      if not ok then self:discard(); error(("rootfs: %s"):format(merr), 2) end
+      self.upper = self.upper_dir
+    end
+  elseif self.kind == "host" then
+    local state, err = make_state_dir()
+    if not state then error(("rootfs: state directory: %s"):format(err), 2) end
+    self.state = state
+  end
+  self.prepared = true
+  return self
+end
+
+function Root:inspect_dir()
+  if self.kind == "dir" then return self.path end
+  if self.kind == "overlay" then return self.image end
+  return "/"
+end
+
+local function must(ok, err)
+  if not ok then error("rootfs: " .. tostring(err), 0) end
+  return ok
+end
+
+local function mount_host(state)
+  must(nsl.mount("tmpfs", state, "tmpfs", "nosuid,nodev", "mode=0755"))
+  for _, name in ipairs(HOST_DIRS) do
+    local st = nsl.lstat("/" .. name)
+    local target = state .. "/" .. name
+    local link = st and st.type == "symlink" and nsl.readlink("/" .. name)
+    if link and link:sub(1, 1) ~= "/" and not link:find("..", 1, true) then
+      -- A merged-/usr host: /bin -> usr/bin stays a link into the same tree.
+      must(nsl.symlink(link, target))
+    elseif is_dir("/" .. name) then
+      must(mkdir(target, 493))
+      must(nsl.mount("/" .. name, target, nil, "bind,rec,ro,nodev"))
+    end
+  end
+  must(mkdir(state .. "/etc", 493))
+  for _, name in ipairs(HOST_ETC) do
+    if kind("/etc/" .. name) == "file" then
+      must(copy_file("/etc/" .. name, state .. "/etc/" .. name))
+    end
+  end
+  -- Debian's alternatives are symlinks through /etc/alternatives.
+  if is_dir("/etc/alternatives") then
+    must(mkdir(state .. "/etc/alternatives", 493))
+    must(nsl.mount("/etc/alternatives", state .. "/etc/alternatives", nil, "bind,ro,nodev,nosuid"))
+  end
+  for _, name in ipairs { "tmp", "run" } do
+    must(mkdir(state .. "/" .. name, 493))
+    must(nsl.mount("tmpfs", state .. "/" .. name, "tmpfs", "nosuid,nodev",
+      name == "tmp" and "mode=1777" or "mode=0755"))
+  end
+  for _, name in ipairs { "proc", "sys", "dev", "home" } do
+    must(mkdir(state .. "/" .. name, 493))
+  end
+  must(mkdir(state .. "/root", 448))
+  return state
+end
+
+function Root:mount()
+  if self.kind == "dir" then
+    must(nsl.mount(self.path, self.path, nil, self.readonly and "bind,rec,ro" or "bind,rec"))
+    return self.path
+  end
+  assert(self.prepared, "rootfs: mount() before prepare()")
+  if self.kind == "host" then return mount_host(self.state) end
+  -- overlay
+  local upper, work, merged
+  if self.keep then
+    upper, work, merged = self.state .. "/upper", self.state .. "/work", self.state .. "/merged"
+  elseif self.upper_dir then
+    upper, work, merged = self.upper_dir, self.work_dir, self.state .. "/merged"
+  else
+    -- A temporary upper layer lives on a tmpfs of the container's own
+    -- mount namespace: it vanishes with the container, however it ends.
+    must(nsl.mount("tmpfs", self.state, "tmpfs", "nodev",
+      "mode=0755" .. (self.size and (",size=" .. self.size) or "")))
+    upper, work, merged = self.state .. "/upper", self.state .. "/work", self.state .. "/merged"
+    for _, d in ipairs { upper, work, merged } do must(mkdir(d, 493)) end
+  end
+  must(nsl.mount("overlay", merged, "overlay", nil,
+    ("lowerdir=%s,upperdir=%s,workdir=%s"):format(self.image, upper, work)))
+  return merged
+end
+
+-- Removes overlayfs's own leftovers in a work directory, then the directory.
+local function remove_work(work)
+  rmdir(work .. "/work")
+  rmdir(work .. "/index")
+  return rmdir(work)
+end
+
+-- Undoes a prepare() that failed half-way, kept upper layer included.
+function Root:discard()
+  if self.state and self.keep then
+    rmdir(self.state .. "/upper")
+    self.keep = false
+  end
+  return self:cleanup()
+end
+
+-- Returns true, or nil and a message naming what could not be removed.
+function Root:cleanup()
+  local failed
+  local function gone(ok, err)
+    if not ok and not failed then failed = err end
+  end
+  if self.work_dir then
+    gone(remove_work(self.work_dir))
+    if not failed then self.work_dir = nil end
+  end
+  if self.state then
+    if self.keep then
+      gone(rmdir(self.state .. "/merged"))
+      gone(remove_work(self.state .. "/work"))
+      -- state/upper stays, and with it state.
+    else
+      gone(rmdir(self.state .. "/merged"))
+      gone(rmdir(self.state))
+      if not failed then self.state = nil end
+    end
+  end
+  self.prepared = nil
+  if failed then return nil, "rootfs cleanup: " .. tostring(failed) end
+  return true
+end
+
+return M

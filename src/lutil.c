@@ -228,8 +228,13 @@ void nsl_checkfields(lua_State *L, int t, const char *const fields[],
 				luaL_addstring(&b, fields[i]);
 			}
 			luaL_pushresult(&b);
-			luaL_error(L, "%s: unknown field '%s' (expected %s)", owner,
-			           luaL_tolstring(L, -2, NULL), lua_tostring(L, -2));
+			/* One at a time: the order in which C evaluates the
+			 * arguments of a call is unspecified, and luaL_tolstring
+			 * pushes, which moves what -2 names. */
+			const char *expected = lua_tostring(L, -1);
+			const char *key = luaL_tolstring(L, -2, NULL);
+			luaL_error(L, "%s: unknown field '%s' (expected %s)", owner, key,
+			           expected);
 		}
 	}
 }

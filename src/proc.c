@@ -145,6 +145,7 @@ static int l_exec(lua_State *L)
 	int keep[64], nkeep = 0;
 
 	nsl_checknargs(L, 2);
+	luaL_checktype(L, 1, LUA_TTABLE); /* before lua_settop turns none into nil */
 	int has_opts = nsl_opttable(L, 2);
 	/* check_argv pushes onto the stack: give opts its slot first, or the
 	 * argv userdata lands at index 2 when opts was omitted. */

@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <math.h>
 #include <net/if.h>
@@ -411,7 +412,30 @@ static int l_loopback_up(lua_State *L)
 	return 1;
 }
 
+/*
+ * nsl.setids(uid, gid) -> true
+ * Becomes uid and gid (real, effective and saved) with no supplementary
+ * groups where the user namespace allows dropping them; what a process
+ * that joined a user namespace does to take an identity mapped in it.
+ * @see setresuid(2), setgroups(2)
+ */
+static int l_setids(lua_State *L)
+{
+	uid_t uid = (uid_t)nsl_checkrange(L, 1, 0, 4294967294LL, "uid");
+	gid_t gid = (gid_t)nsl_checkrange(L, 2, 0, 4294967294LL, "gid");
+	nsl_checknargs(L, 2);
+	if (setgroups(0, NULL) < 0 && errno != EPERM)
+		return nsl_pusherrno(L, "setids: setgroups");
+	if (setresgid(gid, gid, gid) < 0)
+		return nsl_pusherrno(L, "setids: setresgid %u", (unsigned)gid);
+	if (setresuid(uid, uid, uid) < 0)
+		return nsl_pusherrno(L, "setids: setresuid %u", (unsigned)uid);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 const luaL_Reg nsl_sys_funcs[] = {
+	{"setids", l_setids},
 	{"setsid", l_setsid},
 	{"getsid", l_getsid},
 	{"setrlimit", l_setrlimit},

@@ -231,3 +231,257 @@ describe("rootless", function()
     assert.equal(tostring(T.uid), T.sh("stat -c %u " .. T.quote(dir .. "/bb/bin/busybox")))
   end)
 end)
+
+describe("rootfs.host", function()
+  it("shows the host's programs read-only, with a private /etc, /tmp and /run", function()
+    local before = ls(STATE)
+    local root = rootfs.resolve(rootfs.host())
+    root:prepare()
+    assert.equal("/", root:inspect_dir())
+    write("/tmp/nsl-spec-host-marker", "x")
+    finally(function() os.remove("/tmp/nsl-spec-host-marker") end)
+    local out, ok = run_in(root, table.concat({
+      "awk 'BEGIN { print \"awk-runs\" }'",      -- dynamic libraries and /etc/alternatives
+      "touch /usr/nsl-spec 2>&1 | grep -c 'Read-only'",
+      "test -e /etc/shadow && echo shadow-visible || echo no-shadow",
+      "grep -c '^root:' /etc/passwd",
+      "ls -A /tmp | wc -l",
+      "echo hi > /tmp/x && cat /tmp/x",
+      "ls -A /run | wc -l",
+    }, "; "))
+    assert.is_true(ok, out)
+    assert.equal("awk-runs\n1\nno-shadow\n1\n0\nhi\n0", out)
+    assert.is_false(exists("/usr/nsl-spec"))
+    assert.is_true(root:cleanup())
+    assert.equal(before, ls(STATE))
+  end)
+
+  it("works rootless", function()
+    if not T.bin_reachable() then return pending("the unprivileged uid cannot reach " .. T.bin) end
+    local out, err, ok = T.rootless([[
+      local nsl = require "nsl"
+      local root = nsl.rootfs.resolve(nsl.rootfs.host())
+      root:prepare()
+      local state = root.state
+      local pid = nsl.clone({"user", "mnt", "pid"}, function()
+        assert(nsl.mount(nil, "/", nil, "rec,private"))
+        assert(nsl.pivot_root(root:mount()))
+        nsl.exec({"/bin/sh", "-c", "id -u; ls /; touch /usr/x 2>/dev/null || echo ro"})
+      end, {uid_map = {{0, nsl.getuid(), 1}}, gid_map = {{0, nsl.getgid(), 1}}})
+      print(nsl.wait(pid))
+      print(root:cleanup())
+      print(nsl.lstat(state) == nil)
+    ]])
+    assert.is_true(ok, err)
+    assert.equal("0\nbin\ndev\netc\nhome\nlib\nlib32\nlib64\nproc\nroot\nrun\nsbin\nsys\ntmp\nusr\nro\n"
+      .. "true\texit\t0\ntrue\ntrue", out)
+  end)
+end)
+
+describe("a copy-on-write root {image = dir, writable = true}", function()
+  it("writes go to a temporary upper layer; the image is untouched; nothing is left", function()
+    local before = ls(STATE)
+    local root = rootfs.resolve { image = shared, writable = true }
+    root:prepare()
+    assert.equal(shared.path, root:inspect_dir())
+    local out, ok = run_in(root, "echo new > /etc/new; rm /etc/passwd; ls /etc")
+    assert.is_true(ok, out)
+    assert.equal("group\nhosts\nnew\nnsswitch.conf", out)
+    assert.is_false(exists(shared.path .. "/etc/new"))
+    assert.matches("^root:", read(shared.path .. "/etc/passwd"))
+    assert.is_true(root:cleanup())
+    assert.is_true(root:cleanup())
+    assert.equal(before, ls(STATE))
+  end)
+
+  it("two containers share one image, each with its own upper layer", function()
+    local a = rootfs.resolve { image = shared, writable = true }
+    local b = rootfs.resolve { image = shared, writable = true }
+    a:prepare()
+    b:prepare()
+    finally(function() a:cleanup(); b:cleanup() end)
+    local seen_a, seen_b, in_image = T.inside({ "mnt" }, function()
+      assert(nsl.mount(nil, "/", nil, "rec,private"))
+      local ma, mb = a:mount(), b:mount()
+      write(ma .. "/who", "a")
+      write(mb .. "/who", "b")
+      return read(ma .. "/who"), read(mb .. "/who"), exists(shared.path .. "/who")
+    end)
+    assert.equal("a", seen_a)
+    assert.equal("b", seen_b)
+    assert.is_false(in_image)
+  end)
+
+  it("size limits the temporary upper layer", function()
+    local root = rootfs.resolve { image = shared, writable = true, size = "1m" }
+    root:prepare()
+    finally(function() root:cleanup() end)
+    local out, ok = run_in(root, "yes 0123456789abcdef | head -c 2097152 > /big 2>/dev/null; echo $?; wc -c < /big")
+    assert.is_true(ok, out)
+    local status, size = out:match("^(%d+)\n%s*(%d+)$")
+    assert.is_not.equal("0", status)
+    assert.is_true(tonumber(size) <= 1048576, out)
+  end)
+
+  it("keep = true leaves the upper layer, at root.upper", function()
+    local root = rootfs.resolve { image = shared, writable = true, keep = true }
+    root:prepare()
+    finally(function()
+      if root.state and root.state:match("^/run/nsl/rootfs/root%-%w+$") then
+        os.execute("rm -rf " .. T.quote(root.state))
+      end
+    end)
+    local out, ok = run_in(root, "echo kept > /kept")
+    assert.is_true(ok, out)
+    assert.is_true(root:cleanup())
+    assert.equal("kept\n", read(root.upper .. "/kept"))
+    assert.equal("upper", ls(root.state))
+  end)
+
+  it("upper = dir keeps the changes in the user's directory, across runs", function()
+    local dir = H.tmpdir()
+    finally(function() H.rmtree(dir) end)
+    local before = ls(dir)
+    for i = 1, 2 do
+      local root = rootfs.resolve { image = shared, writable = true, upper = dir .. "/upper" }
+      root:prepare()
+      local out, ok = run_in(root, "echo run" .. i .. " >> /log; cat /log")
+      assert.is_true(ok, out)
+      assert.equal(i == 1 and "run1" or "run1\nrun2", out)
+      assert.is_true(root:cleanup())
+      assert.equal("upper", ls(dir)) -- its work directory is gone, upper stays
+    end
+    assert.equal("", before)
+    assert.is_false(exists(shared.path .. "/log"))
+  end)
+
+  it("works rootless, with a temporary and with a kept upper layer", function()
+    if not T.bin_reachable() then return pending("the unprivileged uid cannot reach " .. T.bin) end
+    -- The image belongs to the user: root inside may change what it owns.
+    local dir = H.tmpdir()
+    finally(function() H.rmtree(dir) end)
+    os.execute(("chown %d:%d %s"):format(T.uid, T.gid, T.quote(dir)))
+    local out, err, ok = T.rootless([[
+      local nsl = require "nsl"
+      local image = nsl.rootfs.busybox(arg[1] .. "/image")
+      for _, keep in ipairs {false, true} do
+        local root = nsl.rootfs.resolve {image = image, writable = true, keep = keep}
+        root:prepare()
+        local pid = nsl.clone({"user", "mnt", "pid"}, function()
+          assert(nsl.mount(nil, "/", nil, "rec,private"))
+          assert(nsl.pivot_root(root:mount()))
+          nsl.exec({"/bin/sh", "-c", "echo w > /etc/w && rm /bin/ls && echo wrote"}, {env = {PATH = "/bin"}})
+        end, {uid_map = {{0, nsl.getuid(), 1}}, gid_map = {{0, nsl.getgid(), 1}}})
+        print(nsl.wait(pid))
+        local state = root.state
+        print(root:cleanup())
+        if keep then
+          print(io.open(root.upper .. "/etc/w"):read("l"))
+          os.execute("rm -rf '" .. state .. "'")
+        else
+          print(nsl.lstat(state) == nil)
+        end
+      end
+    ]], dir)
+    assert.is_true(ok, err)
+    assert.equal("wrote\ntrue\texit\t0\ntrue\ntrue\nwrote\ntrue\texit\t0\ntrue\nw", out)
+    assert.is_false(exists(dir .. "/image/etc/w"))
+    assert.is_true(exists(dir .. "/image/bin/ls"))
+  end)
+end)
+
+-- A minimal ustar writer, so the specs can make archives tar itself would
+-- refuse to make: entries {name=, type="0" file|"1" hard link|"2" symlink, link=, data=}.
+local function ustar(path, entries)
+  local function oct(n, w) return ("%0" .. (w - 1) .. "o\0"):format(n) end
+  local function pad(s, w) return s .. ("\0"):rep(w - #s) end
+  local out = {}
+  for _, e in ipairs(entries) do
+    local data, kind = e.data or "", e.type or "0"
+    local h = pad(e.name, 100) .. oct(420, 8) .. oct(0, 8) .. oct(0, 8)
+      .. oct(kind == "0" and #data or 0, 12) .. oct(0, 12) .. "        " .. kind
+      .. pad(e.link or "", 100) .. "ustar\0" .. "00" .. pad("root", 32) .. pad("root", 32)
+      .. oct(0, 8) .. oct(0, 8)
+    h = pad(h, 512)
+    local sum = 0
+    for i = 1, 512 do sum = sum + h:byte(i) end
+    out[#out + 1] = h:sub(1, 148) .. ("%06o\0 "):format(sum) .. h:sub(157)
+    if kind == "0" then out[#out + 1] = data .. ("\0"):rep((512 - #data % 512) % 512) end
+  end
+  out[#out + 1] = ("\0"):rep(1024)
+  write(path, table.concat(out))
+end
+
+describe("rootfs.unpack", function()
+  local dir
+  before_each(function() dir = H.tmpdir() end)
+  after_each(function() H.rmtree(dir) end)
+
+  it("unpacks a packed root (plain and gzip) that then runs", function()
+    assert(os.execute(("tar -C %s -cf %s/root.tar . && gzip -c %s/root.tar > %s/root.tgz")
+      :format(T.quote(shared.path), dir, dir, dir)))
+    for _, name in ipairs { "root.tar", "root.tgz" } do
+      local r = rootfs.unpack(dir .. "/" .. name, dir .. "/u-" .. name)
+      assert.equal("unpack", r.kind)
+      assert.equal("symlink", nsl.lstat(r.path .. "/bin/sh").type)
+      local root = rootfs.resolve(r)
+      root:prepare()
+      local out, ok = run_in(root, "echo unpacked; cat /etc/group | head -1")
+      assert.is_true(ok, out)
+      assert.equal("unpacked\nroot:x:0:", out)
+      assert.is_true(root:cleanup())
+    end
+    -- again: the same tarball is not unpacked a second time
+    os.remove(dir .. "/u-root.tar/etc/hosts")
+    rootfs.unpack(dir .. "/root.tar", dir .. "/u-root.tar")
+    assert.is_false(exists(dir .. "/u-root.tar/etc/hosts"))
+  end)
+
+  it("refuses a directory that is not empty and a tarball that is missing", function()
+    write(dir .. "/junk", "x")
+    assert(os.execute(("tar -C %s -cf %s/r.tar etc"):format(T.quote(shared.path), dir)))
+    assert.has_error(function() rootfs.unpack(dir .. "/r.tar", dir) end,
+      ("rootfs.unpack: %s is not empty"):format(dir))
+    local ok, err = pcall(rootfs.unpack, dir .. "/none.tar", dir .. "/u")
+    assert.is_false(ok)
+    assert.matches("rootfs.unpack: tarball .*/none.tar: .*No such file", err)
+  end)
+
+  it("refuses absolute and '..' members before writing anything", function()
+    local outside = dir .. "/outside"
+    local cases = {
+      { { name = outside .. "/abs", data = "x" } },
+      { { name = "ok", data = "x" }, { name = "../outside/dotdot", data = "x" } },
+      { { name = "a/../../outside/mid", data = "x" } },
+    }
+    for i, entries in ipairs(cases) do
+      ustar(dir .. "/evil.tar", entries)
+      local ok, err = pcall(rootfs.unpack, dir .. "/evil.tar", dir .. "/u" .. i)
+      assert.is_false(ok)
+      assert.matches("rootfs.unpack: refusing .*evil.tar: member .* has ", err)
+      assert.is_false(exists(dir .. "/u" .. i))
+    end
+    assert.is_false(exists(outside))
+  end)
+
+  it("writes nothing outside through symlinks or hard links the archive makes", function()
+    local outside = dir .. "/outside"
+    assert(nsl.mkdir(outside))
+    write(outside .. "/victim", "original")
+    local cases = {
+      { { name = "esc", type = "2", link = outside }, { name = "esc/pwned", data = "x" } },
+      { { name = "esc", type = "2", link = "../outside" }, { name = "esc/pwned", data = "x" } },
+      { { name = "h", type = "1", link = "../outside/victim" }, { name = "h", data = "changed" } },
+      { { name = "h", type = "1", link = outside .. "/victim" }, { name = "h", data = "changed" } },
+    }
+    for i, entries in ipairs(cases) do
+      ustar(dir .. "/evil.tar", entries)
+      local ok, err = pcall(rootfs.unpack, dir .. "/evil.tar", dir .. "/u" .. i)
+      assert.is_false(ok)
+      assert.matches("rootfs.unpack: unpacking .* failed", err)
+      assert.equal("original", read(outside .. "/victim"))
+      assert.equal("victim", ls(outside))
+      assert.is_false(exists(dir .. "/u" .. i)) -- the partial unpack is removed
+    end
+  end)
+end)

@@ -329,6 +329,7 @@ function M.unpack(tarball, dir)
   end
 
   local root = nsl.geteuid() == 0
+  local created = not k
   local cmd = ("mkdir -p -- %s && tar -xf %s -C %s --numeric-owner %s --exclude='./dev/*' --exclude='dev/*' --delay-directory-restore 2>&1")
     :format(quote(dir), quote(tarball), quote(dir),
       root and "--same-owner --same-permissions --xattrs --xattrs-include='*'" or "--no-same-owner")
@@ -336,6 +337,13 @@ function M.unpack(tarball, dir)
   local out = p:read("a")
   ok = p:close()
   if not ok then
+    -- Leave dir as it was: absent, or empty. Neither rm nor find follows
+    -- the symlinks the tarball made.
+    if created then
+      os.execute("rm -rf --one-file-system -- " .. quote(dir))
+    else
+      os.execute("find " .. quote(dir) .. " -xdev -mindepth 1 -delete 2>/dev/null")
+    end
     error(("rootfs.unpack: unpacking %s into %s failed: %s"):format(tarball, dir, (out:gsub("\n$", ""))), 2)
   end
   assert(write_file(stamp_path, stamp))
@@ -552,10 +560,22 @@ function Root:mount()
   return merged
 end
 
--- Removes overlayfs's own leftovers in a work directory, then the directory.
+-- Removes a work directory nsl made for overlayfs. The kernel leaves
+-- its work/work (mode 0) and may keep a shared whiteout in it ("#3e"),
+-- whose name nsl cannot know without reading the directory: then rm(1)
+-- does it, after the container ended, never on the start path.
 local function remove_work(work)
-  rmdir(work .. "/work")
-  rmdir(work .. "/index")
+  if not nsl.lstat(work) then return true end
+  for _, sub in ipairs { "/work", "/index" } do
+    local st = nsl.lstat(work .. sub)
+    if st and st.type == "directory" then
+      nsl.chmod(work .. sub, 448)
+      local ok, _, code = nsl.rmdir(work .. sub)
+      if not ok and code == 39 then -- ENOTEMPTY
+        os.execute("rm -rf --one-file-system -- " .. quote(work .. sub))
+      end
+    end
+  end
   return rmdir(work)
 end
 

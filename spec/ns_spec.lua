@@ -168,31 +168,50 @@ describe("nsl.clone", function()
   end)
 
   describe("opts.pdeathsig", function()
-    -- A middle process clones a sleeper, tells its pid and exits.
+    -- All in a new pid namespace whose init (the outer child) adopts the
+    -- orphan and can wait for it, so nothing is left to the host's init.
+    -- A middle process clones a sleeper, writes its pid and exits; the
+    -- init then tells whether the sleeper was still alive and how it ended.
     local function orphan(opts)
-      local path = os.tmpname()
-      assert.is_true((T.child(nil, function()
-        local pid = H.sleeper(nil, opts)
-        local f = assert(io.open(path, "w")); f:write(pid); f:close()
-        return 0
-      end)))
-      local pid = math.tointeger(tonumber(H.read(path)))
-      os.remove(path)
-      return pid
+      return T.inside({ "pid" }, function()
+        local path = os.tmpname()
+        local middle = assert(nsl.clone(nil, function()
+          local pid = assert(nsl.clone(nil, function()
+            nsl.exec({ "sleep", "60" })
+          end, opts))
+          local f = assert(io.open(path, "w")); f:write(pid); f:close()
+          return 0
+        end))
+        assert(nsl.wait(middle))
+        local f = assert(io.open(path)); local pid = math.tointeger(tonumber(f:read("a"))); f:close()
+        os.remove(path)
+        os.execute("sleep 0.3")
+        local alive = nsl.kill(pid, 0) == true
+        if alive then
+          -- a zombie also answers kill 0: only wait tells
+          nsl.kill(pid, "KILL")
+        end
+        local ok, how, n = nsl.wait(pid)
+        return alive, how, n
+      end)
     end
 
     it("kills the child when its parent dies", function()
-      local pid = orphan({ pdeathsig = "KILL" })
-      assert.is_true(H.eventually(function() return not H.alive(pid) end))
+      -- TERM, so that its end is told apart from the KILL the test sends
+      -- to a survivor
+      local _, how, n = orphan({ pdeathsig = "TERM" })
+      assert.are.same({ "signal", 15 }, { how, n })
     end)
 
     it("is what kills it: without it the orphan lives on", function()
-      local pid = orphan(nil)
-      os.execute("sleep 0.2")
-      local alive = H.alive(pid)
-      nsl.kill(pid, "KILL")
+      local alive, how, n = orphan(nil)
       assert.is_true(alive)
-      assert.is_true(H.eventually(function() return not H.alive(pid) end))
+      assert.are.same({ "signal", 9 }, { how, n }) -- killed by the test itself
+    end)
+
+    it("takes the signal as a number too", function()
+      local _, how, n = orphan({ pdeathsig = 10 })
+      assert.are.same({ "signal", 10 }, { how, n })
     end)
   end)
 end)

@@ -8,7 +8,11 @@ usage: nsl COMMAND [ARGS...]
 
 Commands:
   run SCRIPT [ARGS...]   run a Lua script with the nsl module preloaded
-                         (SCRIPT "-" reads the script from standard input)
+                         (SCRIPT "-" reads the script from standard input);
+                         when the script returns a container spec (a table)
+                         or a container, nsl runs it with stdio attached and
+                         exits with its status (128 + N when killed by
+                         signal N; 1 when it could not start)
   help, --help, -h       show this help
   version, --version     show the version
 
@@ -28,6 +32,35 @@ local function traceback(msg)
     msg = ("(error object is a %s value)"):format(type(msg))
   end
   return debug.traceback(msg, 2)
+end
+
+-- The exit status of nsl for a container's end: its own exit status, or
+-- 128 + N when signal N killed it, as shells report it.
+local function exit_status(ok, how, n)
+  if how == "signal" then return 128 + n end
+  if how == "exit" then return n end
+  return ok and 0 or 1
+end
+
+-- A script returned a table: a container, or a spec to make one from.
+local function run_container(value)
+  local container = require "nsl.container"
+  local made, c = true, value
+  if not container.is_container(value) then
+    made, c = xpcall(container.new, traceback, value)
+    if not made then return fail(1, "%s", c) end
+  end
+  local ok, how, n
+  if c.state == "running" then
+    ok, how, n = c:wait()
+  else
+    ok, how, n = c:run()
+  end
+  c:destroy()
+  if ok == nil and how ~= "exit" and how ~= "signal" then
+    return fail(1, "%s", how)
+  end
+  return exit_status(ok, how, n)
 end
 
 -- `nsl run SCRIPT ARGS...`: argv[first] is the script.
@@ -54,6 +87,10 @@ local function run(argv, first)
   local results = table.pack(xpcall(chunk, traceback, table.unpack(script_args)))
   if not results[1] then
     return fail(1, "%s", results[2])
+  end
+  local value = results[2]
+  if type(value) == "table" then
+    return run_container(value)
   end
   return 0
 end

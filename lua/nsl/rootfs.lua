@@ -515,6 +515,7 @@ local function mount_host(state)
   for _, name in ipairs(HOST_ETC) do
     if kind("/etc/" .. name) == "file" then
       must(copy_file("/etc/" .. name, state .. "/etc/" .. name))
+      must(nsl.chmod(state .. "/etc/" .. name, 420)) -- whatever the umask
     end
   end
   -- Debian's alternatives are symlinks through /etc/alternatives.

@@ -1,0 +1,505 @@
+-- Network modes of a container: nsl.netmode.
+--
+--   check(net) -> plan     validates the spec's `net` field before anything
+--                          is set up; raises an error naming the field
+--   plan.needs_netns       false for "host"
+--   plan.inside            the child brings lo up itself (works rootless)
+--   plan:setup(pid)        parent, after clone, while the child waits:
+--                          interfaces, addresses, routes, all through
+--                          nsl.net {netns = pid}; undoes its own partial
+--                          work and raises "<step>: <reason>" on failure
+--   plan:cleanup()         removes the host veth end, the address lease and
+--                          a bridge nsl created that nothing uses any more;
+--                          idempotent
+--   plan.address           the container's address (after setup when it is
+--                          given out from the bridge's subnet)
+--
+-- Modes: "none" (default: loopback only, up), "host" (the caller's network
+-- namespace), {veth = {host =, peer =}, address =, host_address =,
+-- gateway =}, {bridge = "nsl0", address =, subnet =, gateway =}.
+local nsl = require "nsl"
+
+local M = {}
+
+M.default_subnet = "10.200.0.0/24"
+M.state_dir = "/run/nsl/net"
+
+-- ---- addresses ----------------------------------------------------------------
+
+local function ipv4(s)
+  local a, b, c, d = s:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+  if not a then return nil end
+  local n = 0
+  for _, part in ipairs { a, b, c, d } do
+    local v = tonumber(part)
+    if v > 255 or (#part > 1 and part:sub(1, 1) == "0") then return nil end
+    n = n * 256 + v
+  end
+  return n
+end
+
+local function ipv4_string(n)
+  return ("%d.%d.%d.%d"):format(n >> 24 & 255, n >> 16 & 255, n >> 8 & 255, n & 255)
+end
+
+local function is_ipv6(s)
+  return s:find(":", 1, true) and s:match("^[%x:%.]+$") ~= nil and #s <= 45
+end
+
+-- "10.1.1.1/24" -> {ip = n, len = 24, family = "inet", text = ...}
+local function cidr(s)
+  if type(s) ~= "string" then return nil end
+  local addr, len = s:match("^([^/]+)/(%d+)$")
+  if not addr then return nil end
+  len = tonumber(len)
+  local n = ipv4(addr)
+  if n and len <= 32 then return { ip = n, len = len, family = "inet", text = s } end
+  if is_ipv6(addr) and len <= 128 then return { addr = addr, len = len, family = "inet6", text = s } end
+end
+
+local function mask(len)
+  return len == 0 and 0 or (0xffffffff << (32 - len)) & 0xffffffff
+end
+
+local function same_net(a, b_ip, len)
+  return (a & mask(len)) == (b_ip & mask(len))
+end
+
+-- ---- checking the spec ----------------------------------------------------------
+
+local function fail(fmt, ...)
+  error(fmt:format(...), 0)
+end
+
+local function describe(v)
+  if type(v) == "string" then return ("%q"):format(v) end
+  return type(v)
+end
+
+-- An interface name the kernel accepts: 1 to 15 bytes, no '/', ':' or blank.
+local function check_ifname(v, field)
+  if type(v) ~= "string" then fail("%s must be an interface name (a string), got %s", field, describe(v)) end
+  if #v == 0 or #v > 15 or v:find("[/:%s%z]") or v == "." or v == ".." then
+    fail("%s %q is not a valid interface name (1 to 15 characters, no '/', ':' or blanks)", field, v)
+  end
+  return v
+end
+
+local function check_cidr(v, field)
+  local c = cidr(v)
+  if not c then
+    fail("%s must be an address with a prefix length such as \"10.1.1.1/24\", got %s", field, describe(v))
+  end
+  return c
+end
+
+local function check_ip(v, field)
+  if type(v) ~= "string" or not (ipv4(v) or is_ipv6(v)) then
+    fail("%s must be an address without a prefix such as \"10.1.1.2\", got %s", field, describe(v))
+  end
+  return v
+end
+
+local TABLE_FIELDS = {
+  veth = true, bridge = true, address = true, host_address = true,
+  gateway = true, subnet = true, mtu = true,
+}
+local VETH_FIELDS = { host = true, peer = true }
+
+local Plan = {}
+Plan.__index = Plan
+
+local function new_plan(t)
+  return setmetatable(t, Plan)
+end
+
+-- A host end name for a container's veth, unique while it runs.
+local function auto_host_name()
+  local f = io.open("/dev/urandom", "rb")
+  local bytes = f and f:read(4) or tostring(os.time())
+  if f then f:close() end
+  return "nsl" .. bytes:gsub(".", function(c) return ("%02x"):format(c:byte()) end)
+end
+
+function M.check(net)
+  if net == nil or net == "none" then
+    return new_plan { mode = "none", needs_netns = true, inside = true }
+  end
+  if net == "host" then
+    return new_plan { mode = "host", needs_netns = false }
+  end
+  if type(net) == "string" then
+    fail("net: unknown mode %q (expected \"none\", \"host\", {veth = ...} or {bridge = ...})", net)
+  end
+  if type(net) ~= "table" then
+    fail("net must be \"none\", \"host\" or a table ({veth = ...} or {bridge = ...}), got %s", type(net))
+  end
+  for k in pairs(net) do
+    if not TABLE_FIELDS[k] then
+      fail("net: unknown field '%s' (expected veth, bridge, address, host_address, gateway, subnet, mtu)", tostring(k))
+    end
+  end
+  if net.bridge == nil and net.veth == nil then
+    fail("net: a table needs veth = {host = ..., peer = ...} or bridge = \"name\"")
+  end
+  local plan = { needs_netns = true, inside = true }
+  -- veth = {host=, peer=}: names of the two ends (both optional in bridge mode).
+  local veth = net.veth
+  if veth ~= nil and veth ~= true then
+    if type(veth) ~= "table" then
+      fail("net.veth must be a table {host = \"veth0\", peer = \"eth0\"}, got %s", describe(veth))
+    end
+    for k in pairs(veth) do
+      if not VETH_FIELDS[k] then fail("net.veth: unknown field '%s' (expected host, peer)", tostring(k)) end
+    end
+    if veth.host ~= nil then plan.host_if = check_ifname(veth.host, "net.veth.host") end
+    if veth.peer ~= nil then plan.peer_if = check_ifname(veth.peer, "net.veth.peer") end
+  end
+  plan.peer_if = plan.peer_if or "eth0"
+  if net.mtu ~= nil then
+    if math.type(net.mtu) ~= "integer" or net.mtu < 68 or net.mtu > 65535 then
+      fail("net.mtu must be an integer from 68 to 65535, got %s", tostring(net.mtu))
+    end
+    plan.mtu = net.mtu
+  end
+  local addr = net.address ~= nil and check_cidr(net.address, "net.address") or nil
+  plan.address = addr and addr.text
+  if net.gateway ~= nil then plan.gateway = check_ip(net.gateway, "net.gateway") end
+
+  if net.bridge ~= nil then
+    if net.host_address ~= nil then
+      fail("net.host_address: in bridge mode the host's address is the bridge's (the gateway); leave it out")
+    end
+    plan.mode = "bridge"
+    plan.bridge = check_ifname(net.bridge, "net.bridge")
+    local subnet
+    if net.subnet ~= nil then
+      subnet = check_cidr(net.subnet, "net.subnet")
+    elseif addr then
+      subnet = addr
+    else
+      subnet = cidr(M.default_subnet)
+    end
+    if subnet.family ~= "inet" then fail("net.subnet: bridge mode gives out IPv4 addresses only, got %q", subnet.text) end
+    if subnet.len > 30 then fail("net.subnet %q is too small to give out addresses (/30 at most)", subnet.text) end
+    local base = subnet.ip & mask(subnet.len)
+    plan.subnet = { ip = base, len = subnet.len, text = ipv4_string(base) .. "/" .. subnet.len }
+    if addr then
+      if addr.family ~= "inet" or not same_net(addr.ip, base, subnet.len) or addr.len ~= subnet.len then
+        fail("net.address %q is not an address of the bridge's subnet %s", addr.text, plan.subnet.text)
+      end
+    end
+    local gw = plan.gateway and ipv4(plan.gateway)
+    if plan.gateway and not gw then fail("net.gateway must be an IPv4 address in bridge mode, got %q", plan.gateway) end
+    if gw and not same_net(gw, base, subnet.len) then
+      fail("net.gateway %s is not in the bridge's subnet %s", plan.gateway, plan.subnet.text)
+    end
+    gw = gw or base + 1
+    plan.gateway = ipv4_string(gw)
+    if addr and addr.ip == gw then fail("net.address %q is the gateway's (the bridge's) address", addr.text) end
+    plan.gateway_ip = gw
+    plan.host_if = plan.host_if -- nil: chosen at setup
+  else
+    plan.mode = "veth"
+    if veth == true or plan.host_if == nil then
+      fail("net.veth.host is missing: the name of the host's end (for instance \"veth0\")")
+    end
+    if net.subnet ~= nil then fail("net.subnet: only bridge mode gives out addresses; give net.address") end
+    if net.host_address ~= nil then
+      plan.host_address = check_cidr(net.host_address, "net.host_address").text
+    end
+    if plan.gateway then
+      if not addr then fail("net.gateway needs net.address (the gateway must be reachable from it)") end
+      local gw4 = ipv4(plan.gateway)
+      if addr.family == "inet" and (not gw4 or not same_net(gw4, addr.ip, addr.len)) then
+        fail("net.gateway %s is not in the network of net.address %s", plan.gateway, addr.text)
+      end
+    end
+  end
+  if nsl.geteuid() ~= 0 then
+    fail("net: %s mode needs root (creating interfaces in the host's network namespace needs CAP_NET_ADMIN there); rootless containers can use \"none\"", plan.mode)
+  end
+  return new_plan(plan)
+end
+
+-- ---- leases: one directory per address, claimed by an atomic rename -----------
+--
+-- A lease is the directory <state_dir>/<bridge>/<address>, holding the file
+-- "owner": "<pid> <start time>". It is made whole under a private name, then
+-- renamed into place: rename(2) fails when a lease is already there (the
+-- directory is not empty), so two containers cannot claim one address. A
+-- lease whose owner is gone (no such process, or another one with its pid)
+-- is taken back by renaming it away first: only one claimer can win that.
+
+local function read_file(path)
+  local f = io.open(path, "r")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- The start time of a process (field 22 of /proc/<pid>/stat), telling a
+-- process from a later one that got the same pid.
+local function start_time(pid)
+  local stat = read_file("/proc/" .. pid .. "/stat")
+  if not stat then return nil end
+  local rest = stat:match("%) (.*)$")
+  if not rest then return nil end
+  local i = 2
+  for field in rest:gmatch("%S+") do
+    i = i + 1
+    if i == 22 then return field end
+  end
+end
+
+local function owner_alive(dir)
+  local owner = read_file(dir .. "/owner")
+  if not owner then return false end
+  local pid, start = owner:match("^(%d+) (%d+)")
+  return pid ~= nil and start_time(pid) == start
+end
+
+local function mkdirs(path)
+  local sofar = ""
+  for part in path:gmatch("[^/]+") do
+    sofar = sofar .. "/" .. part
+    local ok, err, code = nsl.mkdir(sofar, 493)
+    if not ok and code ~= 17 then return nil, err end
+  end
+  return true
+end
+
+local function remove_lease_dir(dir)
+  os.remove(dir .. "/owner")
+  nsl.rmdir(dir)
+end
+
+local function lease_root(bridge)
+  return M.state_dir .. "/" .. bridge
+end
+
+-- Claims address (text, no prefix) on bridge for pid; true or nil, why.
+local function claim(bridge, address, pid)
+  local root = lease_root(bridge)
+  local tmp, err = nsl.mkdtemp(root .. "/.claim-")
+  if not tmp then return nil, err end
+  local start = start_time(pid) or "0"
+  local f = io.open(tmp .. "/owner", "w")
+  f:write(("%d %s\n"):format(pid, start))
+  f:close()
+  local lease = root .. "/" .. address
+  for _ = 1, 2 do
+    if os.rename(tmp, lease) then return true end
+    if owner_alive(lease) then break end
+    -- Stale: move it out of the way (one claimer wins), then try again.
+    local stale = root .. "/.stale-" .. tmp:match("[^-]+$")
+    if os.rename(lease, stale) then remove_lease_dir(stale) end
+  end
+  remove_lease_dir(tmp)
+  return nil, address .. " is in use by a running container"
+end
+
+local function release(bridge, address)
+  local lease = lease_root(bridge) .. "/" .. address
+  local gone = lease .. ".free-" .. nsl.getpid()
+  if os.rename(lease, gone) then remove_lease_dir(gone) end
+end
+
+-- Whether a running container holds an address of subnet on bridge
+-- (the leases are looked up by name: nsl has no directory listing).
+local function any_leased(bridge, subnet)
+  local count = math.min((1 << (32 - subnet.len)) - 2, 4096)
+  for n = subnet.ip + 1, subnet.ip + count do
+    local lease = lease_root(bridge) .. "/" .. ipv4_string(n)
+    if nsl.lstat(lease) and owner_alive(lease) then return true end
+  end
+  return false
+end
+M._start_time = start_time
+
+-- ---- setup and cleanup -----------------------------------------------------------
+
+local net = nsl.net
+
+local function find_link(name, opts)
+  local links = net.links(opts)
+  if not links then return nil end
+  for _, l in ipairs(links) do
+    if l.name == name then return l end
+  end
+end
+
+-- Runs one step of setup; on failure raises "<step>: <reason>".
+local function step(name, ok, err)
+  if not ok then error(("%s: %s"):format(name, tostring(err)), 0) end
+  return ok
+end
+
+function Plan:_setup_none(pid)
+  -- Root can reach into the child's namespace; a rootless caller cannot,
+  -- and relies on the child bringing lo up itself (plan.inside).
+  if nsl.geteuid() == 0 then
+    step("lo up", net.up("lo", { netns = pid }))
+  end
+end
+
+-- Configures the container's end (already in its namespace) and lo.
+function Plan:_setup_inside(pid)
+  local inside = { netns = pid }
+  if self.mtu then step("mtu of " .. self.peer_if, net.set(self.peer_if, { mtu = self.mtu }, inside)) end
+  if self.address then
+    step("address " .. self.address, net.addr_add(self.peer_if, self.address, inside))
+  end
+  step("link " .. self.peer_if .. " up", net.up(self.peer_if, inside))
+  step("lo up", net.up("lo", inside))
+  if self.gateway then
+    step("default route via " .. self.gateway,
+      net.route_add("default", { gw = self.gateway, dev = self.peer_if }, inside))
+  end
+end
+
+function Plan:_setup_veth(pid)
+  if find_link(self.host_if) then
+    error(("veth %s: an interface of that name exists on the host"):format(self.host_if), 0)
+  end
+  step("veth " .. self.host_if .. "/" .. self.peer_if,
+    net.veth(self.host_if, self.peer_if, { peer_netns = pid }))
+  self.created_veth = self.host_if
+  if self.mtu then step("mtu of " .. self.host_if, net.set(self.host_if, { mtu = self.mtu })) end
+  if self.host_address then
+    step("host address " .. self.host_address, net.addr_add(self.host_if, self.host_address))
+  end
+  step("link " .. self.host_if .. " up", net.up(self.host_if))
+  self:_setup_inside(pid)
+end
+
+-- The bridge, created with the gateway's address when it is not there.
+function Plan:_ensure_bridge()
+  local l = find_link(self.bridge)
+  if l then
+    if l.kind ~= "bridge" then
+      error(("bridge %s: an interface of that name exists and is a %s, not a bridge"):format(self.bridge, l.kind or "device"), 0)
+    end
+    return
+  end
+  local ok, err, code = net.bridge(self.bridge)
+  if not ok then
+    if code == 17 then return end -- another container made it meanwhile
+    step("bridge " .. self.bridge, ok, err)
+  end
+  -- Whoever ends last removes a bridge nsl made: the mark says nsl made it.
+  local f = io.open(lease_root(self.bridge) .. "/.created", "w")
+  if f then f:write(nsl.getpid(), "\n"); f:close() end
+  local gw = self.gateway .. "/" .. self.subnet.len
+  local aok, aerr = net.addr_add(self.bridge, gw)
+  if aok then aok, aerr = net.up(self.bridge) end
+  if not aok then
+    net.delete(self.bridge)
+    os.remove(lease_root(self.bridge) .. "/.created")
+    step("bridge " .. self.bridge .. " address " .. gw, nil, aerr)
+  end
+end
+
+function Plan:_lease(pid)
+  step("state directory " .. lease_root(self.bridge), mkdirs(lease_root(self.bridge)))
+  if self.address then
+    local ip = self.address:match("^[^/]+")
+    step("address " .. self.address, claim(self.bridge, ip, pid))
+    self.leased = ip
+    return
+  end
+  local first, last = self.subnet.ip + 1, self.subnet.ip + (1 << (32 - self.subnet.len)) - 2
+  for n = first, last do
+    if n ~= self.gateway_ip then
+      local ip = ipv4_string(n)
+      if claim(self.bridge, ip, pid) then
+        self.leased = ip
+        self.address = ip .. "/" .. self.subnet.len
+        self.auto_address = true
+        return
+      end
+    end
+  end
+  error(("address: every address of %s is in use"):format(self.subnet.text), 0)
+end
+
+function Plan:_setup_bridge(pid)
+  self:_lease(pid)
+  local host_if = self.host_if or auto_host_name()
+  -- A bridge removed by a container that ended meanwhile is made again.
+  for attempt = 1, 2 do
+    self:_ensure_bridge()
+    if find_link(host_if) then
+      error(("veth %s: an interface of that name exists on the host"):format(host_if), 0)
+    end
+    step("veth " .. host_if .. "/" .. self.peer_if, net.veth(host_if, self.peer_if, { peer_netns = pid }))
+    self.created_veth = host_if
+    self.host_if = host_if
+    local ok, err = net.set(host_if, { master = self.bridge, up = true })
+    if ok then break end
+    net.delete(host_if)
+    self.created_veth = nil
+    if attempt == 2 or find_link(self.bridge) then
+      step("veth " .. host_if .. " into bridge " .. self.bridge, nil, err)
+    end
+  end
+  if self.mtu then step("mtu of " .. host_if, net.set(host_if, { mtu = self.mtu })) end
+  self:_setup_inside(pid)
+end
+
+function Plan:setup(pid)
+  if self.mode == "host" then return true end
+  if math.type(pid) ~= "integer" or pid <= 0 then
+    error("netmode setup: pid must be a positive integer, got " .. tostring(pid), 2)
+  end
+  self.pid = pid
+  local ok, err = pcall(Plan["_setup_" .. self.mode], self, pid)
+  if not ok then
+    self:cleanup()
+    error(tostring(err), 0)
+  end
+  return true
+end
+
+-- Removes what setup made; returns true, or nil and the first error.
+function Plan:cleanup()
+  local first
+  if self.created_veth then
+    if find_link(self.created_veth) then
+      local ok, err = net.delete(self.created_veth)
+      if not ok and find_link(self.created_veth) then first = first or err end
+    end
+    self.created_veth = nil
+  end
+  if self.leased then
+    release(self.bridge, self.leased)
+    self.leased = nil
+    if self.auto_address then
+      self.address, self.auto_address = nil, nil
+    end
+  end
+  if self.mode == "bridge" and self.pid then
+    local mark = lease_root(self.bridge) .. "/.created"
+    if read_file(mark) and not any_leased(self.bridge, self.subnet) then
+      local l = find_link(self.bridge)
+      local ports = false
+      for _, x in ipairs(l and net.links() or {}) do
+        if x.master == self.bridge then ports = true end
+      end
+      if l and not ports then
+        local ok, err = net.delete(self.bridge)
+        if not ok and find_link(self.bridge) then first = first or err end
+      end
+      if not find_link(self.bridge) then
+        os.remove(mark)
+        nsl.rmdir(lease_root(self.bridge))
+      end
+    end
+  end
+  self.pid = nil
+  if first then return nil, "net cleanup: " .. tostring(first) end
+  return true
+end
+
+return M

@@ -909,6 +909,11 @@ function Container:exec(argv, opts)
     nsl.stop_forwarding()
     assert(nsl.setns(target))
     if cfg.ns.user then assert(nsl.setids(0, 0)) end
+    -- Joining the mount namespace set the root to the namespace's; a
+    -- chroot container's root is a directory in it.
+    if not cfg.hardening.pivot_root then
+      assert(nsl.chroot(("/proc/%d/root"):format(target)))
+    end
     -- A new pid namespace takes effect for children only.
     -- (pdeathsig set inside: nsl.clone's own check of the parent cannot
     -- see it from inside the joined pid namespace, where getppid() is 0)

@@ -406,8 +406,13 @@ static int l_clone(lua_State *L)
 		if (NSL_RETRY(read(sync[0], &go, 1)) != 1)
 			_exit(127);
 		close(sync[0]);
-		if (pdeathsig && getppid() != parent && !(flags & CLONE_NEWPID))
+		/* The parent may have written the go byte and died before the
+		 * prctl above armed the signal: deliver it as the kernel would
+		 * have, so the child ends the same way whatever the timing. */
+		if (pdeathsig && getppid() != parent && !(flags & CLONE_NEWPID)) {
+			kill(getpid(), pdeathsig);
 			_exit(127);
+		}
 		if ((as_gid >= 0 && setresgid((gid_t)as_gid, (gid_t)as_gid, (gid_t)as_gid) < 0) ||
 		    (as_uid >= 0 && setresuid((uid_t)as_uid, (uid_t)as_uid, (uid_t)as_uid) < 0)) {
 			fprintf(stderr, "nsl.clone: switching to the mapped ids: %s\n",

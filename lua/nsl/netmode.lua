@@ -282,7 +282,11 @@ end
 -- Claims address (text, no prefix) on bridge for pid; true or nil, why.
 local function claim(bridge, address, pid)
   local root = lease_root(bridge)
-  local tmp, err = nsl.mkdtemp(root .. "/.claim-")
+  local tmp, err, code = nsl.mkdtemp(root .. "/.claim-")
+  if not tmp and code == 2 then -- the last container of the bridge just removed it
+    mkdirs(root)
+    tmp, err = nsl.mkdtemp(root .. "/.claim-")
+  end
   if not tmp then return nil, err end
   local start = start_time(pid) or "0"
   local f = io.open(tmp .. "/owner", "w")
@@ -491,11 +495,9 @@ function Plan:cleanup()
         local ok, err = net.delete(self.bridge)
         if not ok and find_link(self.bridge) then first = first or err end
       end
-      if not find_link(self.bridge) then
-        os.remove(mark)
-        nsl.rmdir(lease_root(self.bridge))
-      end
+      if not find_link(self.bridge) then os.remove(mark) end
     end
+    nsl.rmdir(lease_root(self.bridge)) -- when nothing is left in it
   end
   self.pid = nil
   if first then return nil, "net cleanup: " .. tostring(first) end

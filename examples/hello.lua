@@ -1,16 +1,25 @@
--- The first container: its own hostname, PID 1 and a loopback-only network.
--- (Built here from the primitives; `nsl.container` composes the same.)
+-- The first container: its own hostname, its command as PID 1, a network
+-- with only lo (up), on a busybox root built here without downloading
+-- anything (from Debian's busybox-static), removed at the end.
+--
+--   build/bin/nsl run examples/hello.lua      (as root, or rootless)
 local nsl = require "nsl"
 
-local pid = assert(nsl.clone({"uts", "pid", "net", "ipc"}, function()
-  assert(nsl.sethostname("hello"))
-  print(("inside:  hostname %s, pid %d"):format(nsl.gethostname(), nsl.getpid()))
-  local links = io.open("/proc/net/dev"):read("a")
-  print("inside:  interfaces " .. table.concat((function()
-    local names = {}
-    for name in links:gmatch("\n%s*([%w%-_.]+):") do names[#names + 1] = name end
-    return names
-  end)(), ", "))
-end))
-print(("outside: hostname %s, the container was pid %d"):format(nsl.gethostname(), pid))
-return nsl.wait(pid)
+local dir = assert(nsl.mkdtemp("/tmp/nsl-hello-"))
+local ok, how, n = pcall(function()
+  local c <close> = nsl.container {
+    rootfs = nsl.rootfs.busybox(dir),
+    hostname = "hello",
+    command = { "/bin/sh", "-c", [[
+      echo "inside:  hostname $(hostname), pid $$, user $(id -u)"
+      echo "inside:  interfaces $(ip -o link | cut -d: -f2 | tr -d ' ' | tr '\n' ' ')"
+      ip -o link show lo | grep -q UP && echo "inside:  lo is up"
+    ]] },
+  }
+  local done, how2, n2 = c:run()
+  print(("outside: hostname %s, the container ended: %s %s %s"):format(
+    nsl.gethostname(), tostring(done), how2, n2))
+  return done, how2, n2
+end)
+os.execute("rm -rf '" .. dir .. "'")
+if not ok then error(how, 0) end

@@ -409,7 +409,8 @@ static int l_clone(lua_State *L)
 		/* The parent may have written the go byte and died before the
 		 * prctl above armed the signal: deliver it as the kernel would
 		 * have, so the child ends the same way whatever the timing. */
-		if (pdeathsig && getppid() != parent && !(flags & CLONE_NEWPID)) {
+		pid_t ppid = getppid(); /* 0: the parent is outside our pid namespace */
+		if (pdeathsig && ppid != parent && ppid != 0 && !(flags & CLONE_NEWPID)) {
 			kill(getpid(), pdeathsig);
 			_exit(127);
 		}

@@ -70,16 +70,18 @@ end
 -- A child in a new network namespace that lives until release() is called;
 -- for the pid and /proc path forms of opts.netns.
 local function holder()
-  local flag = os.tmpname()
+  local r, w = assert(nsl.pipe())
   local pid = assert(nsl.clone({"net"}, function()
-    while io.open(flag) do os.execute("sleep 0.05") end
+    nsl.close(w)
+    nsl.read(r, 1) -- end of file: released, or the caller is gone
     return 0
   end, {pdeathsig = "KILL"}))
+  nsl.close(r)
   local released = false
   local function release()
     if released then return end
     released = true
-    os.remove(flag)
+    nsl.close(w)
     nsl.wait(pid)
   end
   defer(release)

@@ -317,8 +317,16 @@ describe("net = {bridge = ...}", function()
     assert.is_nil(link("eth0", { netns = p2 }))
 
     -- The first container dies without its cleanup: its lease is stale.
+    local a_if = a.host_if
     release1()
     a.created_veth, a.leased = nil, nil -- as if its script had been killed
+    -- The kernel takes the dead container's veth away with its network
+    -- namespace, asynchronously: until then it is still a port of the bridge.
+    for _ = 1, 100 do
+      if not link(a_if) then break end
+      T.sh("sleep 0.02")
+    end
+    assert.is_nil(link(a_if))
     assert.is_true(exists(leases .. "/" .. sub .. "2"))
     assert.is_true(c:setup(p2))
     assert.equal(sub .. "2/24", c.address)

@@ -25,80 +25,28 @@ local nsl = require "nsl"
 
 local M = {}
 
--- ---- collaborators: root file systems and network modes -------------------
+-- ---- collaborators: root file systems (nsl.rootfs), network modes (nsl.netmode)
 
--- A module of the Lua layer if it is there (embedded or on the search
--- path); a module that exists but fails to load raises as usual.
-local function optional(name)
-  if package.loaded[name] or package.preload[name]
-     or package.searchpath(name, package.path) then
-    return require(name)
-  end
-end
+local rootfs = require "nsl.rootfs"
+local netmode = require "nsl.netmode"
 
--- A root file system given as a plain directory: the form every other one
--- reduces to, used until nsl.rootfs provides resolve().
-local DirRoot = {}
-DirRoot.__index = DirRoot
-
-local function dir_root(value)
-  if type(value) ~= "string" then
-    error(("rootfs: expected a directory path (got %s)"):format(type(value)), 0)
-  end
-  local path, err = nsl.realpath(value)
-  if not path then error("rootfs: " .. err, 0) end
-  local st = assert(nsl.lstat(path))
-  if st.type ~= "directory" then
-    error(("rootfs: %s is not a directory"):format(value), 0)
-  end
-  return setmetatable({ path = path }, DirRoot)
-end
-
-function DirRoot:prepare() end
-function DirRoot:inspect_dir() return self.path end
-function DirRoot:mount()
-  -- pivot_root needs a mount point: the directory bound onto itself.
-  assert(nsl.mount(self.path, self.path, nil, "bind,rec"))
-  return self.path
-end
-function DirRoot:cleanup() end
-
-local rootfs_mod = optional("nsl.rootfs")
+-- Errors of the collaborators, prefixed with the spec field they concern.
 local function resolve_root(value)
-  if rootfs_mod and rootfs_mod.resolve then
-    local ok, root = pcall(rootfs_mod.resolve, value)
-    if not ok then
-      root = tostring(root)
-      error(root:find("^rootfs") and root or "rootfs: " .. root, 0)
-    end
-    return root
+  local ok, root = pcall(rootfs.resolve, value)
+  if not ok then
+    root = tostring(root)
+    error(root:find("^rootfs") and root or "rootfs: " .. root, 0)
   end
-  return dir_root(value)
+  return root
 end
 
--- Network modes "none" and "host", used until nsl.netmode provides check().
--- inside = true: lo is brought up by the child itself.
-local function own_net_plan(value)
-  local noop = function() end
-  if value == nil or value == "none" then
-    return { needs_netns = true, inside = true, setup = noop, cleanup = noop }
-  elseif value == "host" then
-    return { needs_netns = false, setup = noop, cleanup = noop }
-  end
-  error("net: only \"none\" and \"host\" are available (veth and bridge modes need nsl.netmode)", 0)
-end
-
-local netmode_mod = optional("nsl.netmode")
 local function net_plan(value)
-  if netmode_mod and netmode_mod.check then
-    local ok, plan = pcall(netmode_mod.check, value)
-    if not ok then
-      plan = tostring(plan)
-      error(plan:find("^net") and plan or "net: " .. plan, 0)
-    end
-    return plan
+  local ok, plan = pcall(netmode.check, value)
+  if not ok then
+    plan = tostring(plan)
+    error(plan:find("^net") and plan or "net: " .. plan, 0)
   end
-  return own_net_plan(value)
+  return plan
 end
 
 -- ---- the spec -------------------------------------------------------------

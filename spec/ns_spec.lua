@@ -213,6 +213,23 @@ describe("nsl.clone", function()
       local _, how, n = orphan({ pdeathsig = 10 })
       assert.are.same({ "signal", 10 }, { how, n })
     end)
+
+    it("lets the child run when its live parent is outside its pid namespace", function()
+      -- After setns into another pid namespace, the parent's children are
+      -- born there and see no parent pid (0): that is not a dead parent.
+      local ok, how, n = T.child(nil, function()
+        local r, w = assert(nsl.pipe())
+        local holder = assert(nsl.clone({ "pid" }, function() nsl.close(w); nsl.read(r, 1) end))
+        nsl.close(r)
+        assert(nsl.setns(holder, "pid"))
+        local pid = assert(nsl.clone(nil, function() return 7 end, { pdeathsig = "KILL" }))
+        local _, chow, cn = nsl.wait(pid)
+        nsl.close(w)
+        nsl.wait(holder)
+        return chow == "exit" and cn == 7
+      end)
+      assert.are.same({ true, "exit", 0 }, { ok, how, n })
+    end)
   end)
 end)
 

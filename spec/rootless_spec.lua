@@ -177,7 +177,7 @@ describe("as an unprivileged user", function()
       assert(nsl.mount(nil, "/", nil, "rec,private"))
       assert(nsl.mount("tmpfs", dir .. "/src", "tmpfs", "nosuid,nodev,noexec", "size=1m,mode=0777"))
       nsl.exec({ "sh", "-c", ("setpriv --reuid=%d --regid=%d --clear-groups %s run %s > %s/out 2>&1")
-        :format(T.uid, T.gid, T.quote(T.bin), script, dir) })
+        :format(T.uid, T.gid, T.quote(T.user_bin()), script, dir) })
     end)
     local out = H.read(dir .. "/out") or ""
     os.remove(script)

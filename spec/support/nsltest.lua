@@ -87,7 +87,7 @@ function T.rootless(text, ...)
   local args = {}
   for i = 1, select("#", ...) do args[#args + 1] = quote(select(i, ...)) end
   local out, ok, how, code = T.sh(("setpriv --reuid=%d --regid=%d --clear-groups %s run %s %s 2>%s")
-    :format(T.uid, T.gid, quote(T.bin), quote(path), table.concat(args, " "), quote(err)))
+    :format(T.uid, T.gid, quote(T.user_bin()), quote(path), table.concat(args, " "), quote(err)))
   local f = io.open(err)
   local errtext = f:read("a")
   f:close()
@@ -96,12 +96,39 @@ function T.rootless(text, ...)
   return out, errtext, ok, how, code
 end
 
--- Whether the unprivileged T.uid can execute the binary under test (every
--- directory on its path must be searchable).
-function T.bin_reachable()
+local function runs_as_user(bin)
   local _, ok = T.sh(("setpriv --reuid=%d --regid=%d --clear-groups %s --version >/dev/null 2>&1")
-    :format(T.uid, T.gid, quote(T.bin)))
+    :format(T.uid, T.gid, quote(bin)))
   return ok == true
+end
+
+-- The binary under test as the unprivileged T.uid can run it: T.bin
+-- itself, or, when a directory on its path is closed to that uid (a
+-- checkout under a private home), a copy in a temporary directory, removed
+-- when the test process ends. The binary carries its Lua layer inside, so
+-- the copy is the same program.
+local user_bin
+function T.user_bin()
+  if user_bin then return user_bin end
+  if runs_as_user(T.bin) then
+    user_bin = T.bin
+    return user_bin
+  end
+  local dir = T.sh("mktemp -d /tmp/nsl-bin.XXXXXX")
+  assert(dir:match("^/tmp/nsl%-bin%."), "mktemp failed")
+  assert(os.execute(("cp %s %s/nsl && chmod 755 %s %s/nsl"):format(quote(T.bin), dir, dir, dir)))
+  local owner = nsl.getpid()
+  T._user_bin_guard = setmetatable({}, { __gc = function()
+    if nsl.getpid() == owner then os.execute("rm -rf " .. quote(dir)) end
+  end })
+  user_bin = dir .. "/nsl"
+  return user_bin
+end
+
+-- Whether the unprivileged T.uid can run the binary under test (through
+-- T.user_bin, which makes a reachable copy when needed).
+function T.bin_reachable()
+  return runs_as_user(T.user_bin())
 end
 
 return T

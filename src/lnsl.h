@@ -31,6 +31,10 @@ int nsl_pushfail(lua_State *L, const nsl_error *err);
 int nsl_pusherrno(lua_State *L, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* Pushes the os.execute triple for a waitpid status: true|nil,
+ * "exit"|"signal", n; returns 3. */
+int nsl_pushstatus(lua_State *L, int status);
+
 /* Raises an error when more than n arguments were given. */
 void nsl_checknargs(lua_State *L, int n);
 

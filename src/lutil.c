@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/capability.h>
+#include <sys/wait.h>
 
 #include "lnsl.h"
 #include "util.h"
@@ -38,6 +39,23 @@ int nsl_pusherrno(lua_State *L, const char *fmt, ...)
 	vsnprintf(err.what, sizeof err.what, fmt, ap);
 	va_end(ap);
 	return nsl_pushfail(L, &err);
+}
+
+int nsl_pushstatus(lua_State *L, int status)
+{
+	if (WIFEXITED(status)) {
+		if (WEXITSTATUS(status) == 0)
+			lua_pushboolean(L, 1);
+		else
+			luaL_pushfail(L);
+		lua_pushliteral(L, "exit");
+		lua_pushinteger(L, WEXITSTATUS(status));
+	} else {
+		luaL_pushfail(L);
+		lua_pushliteral(L, "signal");
+		lua_pushinteger(L, WTERMSIG(status));
+	}
+	return 3;
 }
 
 void nsl_checknargs(lua_State *L, int n)

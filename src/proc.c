@@ -200,24 +200,6 @@ static int l_exec(lua_State *L)
 	return nsl_pusherrno(L, "exec %s", argv[0]);
 }
 
-/* Pushes the os.execute triple for a wait status. */
-static int push_status(lua_State *L, int status)
-{
-	if (WIFEXITED(status)) {
-		if (WEXITSTATUS(status) == 0)
-			lua_pushboolean(L, 1);
-		else
-			luaL_pushfail(L);
-		lua_pushliteral(L, "exit");
-		lua_pushinteger(L, WEXITSTATUS(status));
-	} else {
-		luaL_pushfail(L);
-		lua_pushliteral(L, "signal");
-		lua_pushinteger(L, WTERMSIG(status));
-	}
-	return 3;
-}
-
 /*
  * nsl.wait(pid) -> ok, "exit"|"signal", n
  * Waits for a child to end; the same triple as os.execute. @see waitpid(2)
@@ -229,7 +211,7 @@ static int l_wait(lua_State *L)
 	nsl_checknargs(L, 1);
 	if (NSL_RETRY(waitpid(pid, &status, 0)) < 0)
 		return nsl_pusherrno(L, "wait %d", (int)pid);
-	return push_status(L, status);
+	return nsl_pushstatus(L, status);
 }
 
 /*

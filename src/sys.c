@@ -268,24 +268,6 @@ static int l_stop_forwarding(lua_State *L)
 	return 1;
 }
 
-/* Pushes the os.execute triple for a wait status. */
-static int push_status(lua_State *L, int status)
-{
-	if (WIFEXITED(status)) {
-		if (WEXITSTATUS(status) == 0)
-			lua_pushboolean(L, 1);
-		else
-			luaL_pushfail(L);
-		lua_pushliteral(L, "exit");
-		lua_pushinteger(L, WEXITSTATUS(status));
-	} else {
-		luaL_pushfail(L);
-		lua_pushliteral(L, "signal");
-		lua_pushinteger(L, WTERMSIG(status));
-	}
-	return 3;
-}
-
 /*
  * nsl.reap([pid [, "nohang"]]) -> pid, ok, "exit"|"signal", n
  * Waits for the child pid, or any child when pid is nil or -1, and says
@@ -309,7 +291,7 @@ static int l_reap(lua_State *L)
 	lua_pushinteger(L, r);
 	if (r == 0)
 		return 1;
-	return 1 + push_status(L, status);
+	return 1 + nsl_pushstatus(L, status);
 }
 
 static volatile sig_atomic_t supervise_child;
@@ -351,7 +333,7 @@ static int l_supervise(lua_State *L)
 			supervise_child = 0;
 			/* Orphans still around are reaped on the way out. */
 			while (waitpid(-1, NULL, WNOHANG) > 0) {}
-			return push_status(L, status);
+			return nsl_pushstatus(L, status);
 		}
 	}
 }

@@ -570,6 +570,7 @@ end
 -- The command, once everything is in place: exec, or call the function.
 local function run_command(cfg, status_w)
   if type(cfg.command) == "function" then
+    collectgarbage("restart")
     nsl.close(status_w)
     if cfg.hardening.close_fds then nsl.close_fds(3, { null = true }) end
     return cfg.command()
@@ -729,6 +730,10 @@ function Container:start()
   local status_r, status_w = assert(nsl.pipe())
   local go_r, go_w = assert(nsl.pipe())
   local pid, cerr, errno = nsl.clone(cfg.ns_list, function()
+    -- No collection in the child until its command: the caller's garbage
+    -- (collect = false above keeps the start fast) must not be finalized
+    -- here. A command given as a function turns it back on.
+    collectgarbage("stop")
     nsl.close(status_r)
     nsl.close(go_w)
     return child_main(cfg, status_w, go_r)

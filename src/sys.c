@@ -214,6 +214,33 @@ static int l_pdeathsig(lua_State *L)
 }
 
 /*
+ * nsl.dumpable([flag]) -> boolean
+ * Without an argument, whether the caller is dumpable; with one, sets it.
+ * A process that is not dumpable keeps others of the same uid out of its
+ * /proc/<pid> entries (exe, mem, fd, ...) unless they hold CAP_SYS_PTRACE:
+ * nsl's own processes inside a container use it so that the container
+ * cannot reach the host's nsl binary through /proc/<pid>/exe. execve
+ * makes a process dumpable again. @see PR_SET_DUMPABLE in prctl(2)
+ */
+static int l_dumpable(lua_State *L)
+{
+	if (lua_isnoneornil(L, 1)) {
+		nsl_checknargs(L, 0);
+		int d = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+		if (d < 0)
+			return nsl_pusherrno(L, "dumpable");
+		lua_pushboolean(L, d);
+		return 1;
+	}
+	luaL_checktype(L, 1, LUA_TBOOLEAN);
+	nsl_checknargs(L, 1);
+	if (prctl(PR_SET_DUMPABLE, lua_toboolean(L, 1) ? 1 : 0, 0, 0, 0) < 0)
+		return nsl_pusherrno(L, "dumpable");
+	lua_pushboolean(L, lua_toboolean(L, 1));
+	return 1;
+}
+
+/*
  * nsl.forward_signals(pid) -> true
  * From now on, TERM, INT, HUP, QUIT, USR1, USR2 and WINCH sent to the
  * caller are sent on to pid (and to every other pid registered) instead
@@ -423,6 +450,7 @@ const luaL_Reg nsl_sys_funcs[] = {
 	{"setrlimit", l_setrlimit},
 	{"getrlimit", l_getrlimit},
 	{"pdeathsig", l_pdeathsig},
+	{"dumpable", l_dumpable},
 	{"forward_signals", l_forward_signals},
 	{"stop_forwarding", l_stop_forwarding},
 	{"reap", l_reap},

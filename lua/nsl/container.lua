@@ -729,11 +729,20 @@ function Container:start()
 
   local status_r, status_w = assert(nsl.pipe())
   local go_r, go_w = assert(nsl.pipe())
+  local hide_binary = nsl.geteuid() == 0
   local pid, cerr, errno = nsl.clone(cfg.ns_list, function()
     -- No collection in the child until its command: the caller's garbage
     -- (collect = false above keeps the start fast) must not be finalized
     -- here. A command given as a function turns it back on.
     collectgarbage("stop")
+    -- Until its exec, this process is the host's nsl binary: when root
+    -- runs it, not dumpable, so the container cannot open the binary
+    -- through /proc/<pid>/exe (runc's CVE-2019-5736). The exec of the
+    -- command makes it dumpable again; an init (init = true) stays so.
+    -- Rootless, the binary is out of the container's reach anyway (it
+    -- cannot write a file its user could not), and a non-dumpable init
+    -- would keep that user from joining the container (c:exec).
+    if hide_binary then nsl.dumpable(false) end
     nsl.close(status_r)
     nsl.close(go_w)
     return child_main(cfg, status_w, go_r)
@@ -860,6 +869,7 @@ function Container:exec(argv, opts)
   local target = self.pid
   local pid, err = nsl.clone({}, function()
     nsl.stop_forwarding()
+    if nsl.geteuid() == 0 then nsl.dumpable(false) end -- see start()
     assert(nsl.setns(target))
     if cfg.ns.user then assert(nsl.setids(0, 0)) end
     -- Joining the mount namespace set the root to the namespace's; a

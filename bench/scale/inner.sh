@@ -3,10 +3,10 @@
 # and mount namespaces, so that the bridge, the veths, the mounts and every
 # process it makes live and die there. Orphans come back to this shell.
 #
-#   inner.sh TMP NSL FLOOR "N..." TOOL...
+#   inner.sh TMP NSL FLOOR "N..." BRIDGE TOOL...
 #
 # For each tool and each N: start N containers running sleep, each on the
-# bridge br0 with its own address (a peer tool through ip(8) and nsenter(1)
+# bridge BRIDGE with its own address (a peer tool through ip(8) and nsenter(1)
 # per container, as a script would; nsl through nsl.net, from one script);
 # check that the first and the last answer ping; measure the memory of the
 # tool's own processes (everything but the containers' sleep); tear all
@@ -15,8 +15,8 @@
 #   tool N start_ms per_container_ms kib_per_container teardown_ms check
 set -uo pipefail
 
-tmp=$1 nsl=$2 floor=$3 ns_list=$4
-shift 4
+tmp=$1 nsl=$2 floor=$3 ns_list=$4 br=$5
+shift 5
 here=$(cd "$(dirname "$0")" && pwd)
 root=$tmp/root state=$tmp/state
 
@@ -25,9 +25,9 @@ root=$tmp/root state=$tmp/state
 mount -t sysfs sysfs /sys
 mount -t cgroup2 none /sys/fs/cgroup
 ip link set lo up
-ip link add br0 type bridge
-ip addr add 10.88.0.1/16 dev br0
-ip link set br0 up
+ip link add "$br" type bridge
+ip addr add 10.88.0.1/16 dev "$br"
+ip link set "$br" up
 cut -d" " -f5 /proc/self/mountinfo | sort >"$tmp/mounts.base"
 
 mkfifo "$tmp/nap" "$tmp/info"
@@ -40,7 +40,7 @@ address() { local k=$(($1 + 10)); echo "10.88.$((k / 256)).$((k % 256))"; }
 veths() {
 	local n=0 d
 	for d in /sys/class/net/*; do
-		case ${d##*/} in lo | br0) ;; *) n=$((n + 1)) ;; esac
+		case ${d##*/} in lo | "$br") ;; *) n=$((n + 1)) ;; esac
 	done
 	echo "$n"
 }
@@ -49,7 +49,7 @@ veths() {
 plug() { # i pid
 	local a k=$(($1 + 10))
 	a=10.88.$((k / 256)).$((k % 256))
-	ip link add "h$1" up master br0 type veth peer name eth0 netns "$2" &&
+	ip link add "h$1" up master "$br" type veth peer name eth0 netns "$2" &&
 		printf 'addr add %s/16 dev eth0\nlink set eth0 up\n' "$a" |
 		nsenter --net=/proc/"$2"/ns/net ip -batch -
 }
@@ -158,7 +158,7 @@ leftovers() {
 	[ "$(veths)" = 0 ] || what+="$(veths)_veths,"
 	cut -d" " -f5 /proc/self/mountinfo | sort | cmp -s - "$tmp/mounts.base" ||
 		what+="mounts:$(cut -d" " -f5 /proc/self/mountinfo | sort | comm -13 "$tmp/mounts.base" - | tr '\n' ' '),"
-	for p in "$state"/*/nslscale-* /sys/fs/cgroup/nslscale-*; do
+	for p in "$state"/*/nslscale-* /sys/fs/cgroup/nslscale-* /run/nsl/net/"$br"/*; do
 		[ -e "$p" ] && what+="${p##*/},"
 	done
 	echo "${what:-none}"
@@ -189,6 +189,9 @@ final_cleanup() {
 		done
 	done
 	for d in /sys/fs/cgroup/nslscale-*; do [ -d "$d" ] && rmdir "$d"; done
+	# nsl's address leases of this bridge, on the host's /run (nsl's
+	# bridge mode keeps them by bridge name, outside any namespace)
+	[ -d "/run/nsl/net/$br" ] && rm -rf "/run/nsl/net/$br"
 	return 0
 }
 trap final_cleanup EXIT
@@ -215,10 +218,10 @@ run_peer() { # tool n
 	report "$t" "$n" "$t0" "$t1" "$t2" "$t3" "$pss"
 }
 
-run_nsl() { # n
-	local n=$1 t0 t1 t2 t3 pss line
+run_nsl() { # tool n mode
+	local n=$2 t0 t1 t2 t3 pss line
 	t0=$(now_us)
-	coproc NSL { exec "$nsl" run "$here/scale.lua" "$root" "$n"; }
+	coproc NSL { exec "$nsl" run "$here/scale.lua" "$root" "$n" "$3" "$br"; }
 	read -r line <&"${NSL[0]}"
 	t1=$(now_us)
 	case $line in up*) ;; *) echo "scale: nsl did not start its containers" >&2; return 1 ;; esac
@@ -232,7 +235,7 @@ run_nsl() { # n
 	wait "$NSL_PID"
 	wait_veths_gone
 	t3=$(now_us)
-	report nsl "$n" "$t0" "$t1" "$t2" "$t3" "$pss"
+	report "$1" "$n" "$t0" "$t1" "$t2" "$t3" "$pss"
 }
 
 report() { # tool n t0 t1 t2 t3 pss
@@ -247,7 +250,11 @@ for tool in "$@"; do
 		reps=1
 		[ "$n" -le 10 ] && reps=3
 		for ((r = 0; r < reps; r++)); do
-			if [ "$tool" = nsl ]; then run_nsl "$n"; else run_peer "$tool" "$n"; fi ||
+			case $tool in
+			nsl) run_nsl nsl "$n" bridge ;;
+			nsl-net) run_nsl nsl-net "$n" on_start ;;
+			*) run_peer "$tool" "$n" ;;
+			esac ||
 				echo "$tool $n - - - - failed"
 		done
 	done

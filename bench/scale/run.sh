@@ -30,11 +30,15 @@ host_state() {
 	grep -e "$tmp" -e nslscale /proc/self/mountinfo || true
 	find /sys/fs/cgroup -maxdepth 3 -name 'nslscale-*' 2>/dev/null
 	ls /run/crun /run/runc 2>/dev/null | grep nslscale || true
+	ls -d /run/nsl/net/nslsc* 2>/dev/null || true
 }
+# The bridge's name is the run's own: nsl keeps its bridge leases on the
+# host's /run by bridge name, where another br0 could be in use.
+bridge=nslsc$$
 before=$(host_state)
 
 unshare --pid --net --mount --fork --propagation private --mount-proc \
-	bash "$here/inner.sh" "$tmp" "$nsl" "$floor" "$ns_list" "$@" | tee "$out/scale-runs.txt"
+	bash "$here/inner.sh" "$tmp" "$nsl" "$floor" "$ns_list" "$bridge" "$@" | tee "$out/scale-runs.txt"
 # One line per tool and N: the run with the median per-container time.
 awk '{ key = $1 " " $2; if (!(key in n)) order[++k] = key; line[key, ++n[key]] = $0; v[key, n[key]] = ($4 == "-" ? 1e12 : $4) }
 END {
@@ -60,7 +64,8 @@ fi
 # The table, and a plot of per-container start cost against N.
 awk -v host="$host_check" '
 BEGIN {
-	label["nsl"] = "nsl (one script, nsl.container + nsl.net)"
+	label["nsl"] = "**nsl** (one script, nsl.container bridge mode)"
+	label["nsl-net"] = "nsl (one script, nsl.container + nsl.net in on_start)"
 	label["floor"] = "floor (C) + ip/nsenter"
 	label["bwrap"] = "bwrap + ip/nsenter"
 	label["crun"] = "crun + ip/nsenter"

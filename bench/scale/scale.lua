@@ -1,18 +1,18 @@
 -- The scale benchmark's nsl side: N containers alive at once, each with a
--- veth on the bridge br0 (made by the harness, in its own network
+-- veth on the bridge BRIDGE (made by the harness, in its own network
 -- namespace) and its own address, all from this one script.
 --
---   nsl run scale.lua ROOT N
+--   nsl run scale.lua ROOT N bridge|on_start BRIDGE
 --
 -- Prints "up MODE" once all N run (MODE: how the network was made), then
 -- waits for a line on stdin, tears everything down, prints "down" and
--- exits. The network comes from nsl.container's bridge mode when nsl has
--- it, else from nsl.net calls in on_start (the container exists, its
--- command has not started yet).
+-- exits. The network comes from nsl.container's bridge mode ("bridge", the
+-- default, when nsl.container accepts it), or from nsl.net calls in
+-- on_start (the container exists, its command has not started yet).
 local nsl = require "nsl"
 local net = nsl.net
 
-local root, n = arg[1], tonumber(arg[2])
+local root, n, want, bridge = arg[1], tonumber(arg[2]), arg[3], arg[4]
 
 local function address(i)
   local k = i + 10
@@ -29,13 +29,13 @@ local function spec(i, mode)
     command = { "/bin/sleep", "1000000" },
   }
   if mode == "bridge" then
-    s.net = { bridge = "br0", address = address(i) .. "/16" }
+    s.net = { bridge = bridge, address = address(i) .. "/16" }
   else
     s.net = "none"
     local host = "h" .. i
     s.on_start = function(c)
       assert(net.veth(host, "eth0", { peer_netns = c.pid }))
-      assert(net.set(host, { master = "br0", up = true }))
+      assert(net.set(host, { master = bridge, up = true }))
       assert(net.addr_add("eth0", address(i) .. "/16", { netns = c.pid }))
       assert(net.up("eth0", { netns = c.pid }))
     end
@@ -44,7 +44,8 @@ local function spec(i, mode)
 end
 
 -- Bridge mode when nsl.container accepts it.
-local mode = pcall(nsl.container, spec(1, "bridge")) and "bridge" or "nsl.net in on_start"
+local mode = want == "bridge" and pcall(nsl.container, spec(1, "bridge")) and "bridge"
+  or "nsl.net in on_start"
 
 local containers = {}
 for i = 1, n do

@@ -1,0 +1,816 @@
+-- Resource limits through cgroups: nsl.cgroup.
+--
+--   check(limits) -> limits'      validates a spec's `limits` table before
+--                                 anything is made; raises naming the field;
+--                                 returns it normalised (memory in bytes)
+--   detect([opts]) -> layout | nil, why
+--                                 {version = 2, root =} or {version = 1,
+--                                 root =, mounts = {memory = dir, ...}}
+--   available(limits [, opts]) -> true | false, why
+--                                 whether the caller can make a group with
+--                                 these limits here, and if not, why and how
+--                                 to get there (rootless, delegation)
+--   create(name, limits [, opts]) -> cg | nil, message
+--                                 makes the group(s) under the parent group
+--                                 (default "nsl") and writes the limits; on
+--                                 failure removes what it made
+--   open(name [, opts]) -> cg | nil, message
+--                                 a handle on an existing group (nsl ps,
+--                                 stale-state cleanup)
+--   cg:add(pid)                   moves a process into the group, in every
+--                                 hierarchy
+--   cg:procs() -> {pid, ...}
+--   cg:stats() -> {memory =, memory_peak =, cpu =, cpu_throttled =, pids =}
+--   cg:oom_killed() -> boolean, count
+--   cg:kill()                     SIGKILL to every process in the group
+--   cg:destroy()                  waits briefly for the group to empty,
+--                                 removes its directories; idempotent
+--   cg.name, cg.version, cg.path, cg.paths
+--
+-- Opts (all optional): root (where the hierarchies are mounted, default
+-- "/sys/fs/cgroup"; a fake tree in tests), parent (the group that holds
+-- nsl's groups, relative to each hierarchy's root, default "nsl"), and,
+-- for a fake tree only, mkdir/rmdir (functions standing in for the
+-- kernel's, which populates a new group with its interface files).
+--
+-- Environmental failures return nil, "<file>: <reason>"; bad arguments
+-- raise. Everything is plain reads and writes of cgroupfs files.
+local nsl = require "nsl"
+
+local M = {}
+
+M.root = "/sys/fs/cgroup"
+M.parent = "nsl"
+M.cpu_period = 100000        -- microseconds; quota = cpu * period
+M.settle = 2.0               -- seconds destroy() and kill() wait at most
+
+local EEXIST, ENOENT, EBUSY, ENOTEMPTY = 17, 2, 16, 39
+
+-- v1 hierarchies a group joins even without a limit in them: accounting
+-- for stats() and the freezer for kill().
+local V1_ALWAYS = { "memory", "pids", "cpuacct", "freezer" }
+-- The controller each limit needs (both versions).
+local NEEDS = { memory = "memory", pids = "pids", cpu = "cpu", cpuset = "cpuset" }
+local LIMIT_ORDER = { "memory", "pids", "cpu", "cpuset" }
+
+-- ---- errors and small helpers -------------------------------------------------
+
+local function fail(fmt, ...)
+  error(fmt:format(...), 0)
+end
+
+local function describe(v)
+  if type(v) == "string" then return ("%q"):format(v) end
+  return type(v) == "number" and tostring(v) or type(v)
+end
+
+local function exists(path)
+  return nsl.lstat(path) ~= nil
+end
+
+local function read(path)
+  local f, err = io.open(path, "r")
+  if not f then return nil, err end
+  local s = f:read("a")
+  f:close()
+  if not s then return nil, path .. ": read failed" end
+  return s
+end
+
+local function read_trim(path)
+  local s, err = read(path)
+  if not s then return nil, err end
+  return (s:gsub("%s+$", ""))
+end
+
+local function read_number(path)
+  local s = read_trim(path)
+  return s and math.tointeger(tonumber(s)) or (s and tonumber(s)) or nil
+end
+
+-- "key value" lines (memory.events, cpu.stat, memory.oom_control).
+local function read_keyed(path)
+  local s = read(path)
+  if not s then return nil end
+  local t = {}
+  for k, v in s:gmatch("(%S+)%s+(%d+)") do t[k] = math.tointeger(tonumber(v)) end
+  return t
+end
+
+-- A cgroup file takes one value per write(2); the kernel's answer comes
+-- back from that write, so nothing may be buffered.
+local function write(path, value)
+  if not exists(path) then
+    return nil, ("write %s: No such file (kernel without this interface?)"):format(path)
+  end
+  local f, err = io.open(path, "w")
+  if not f then return nil, "write " .. err end
+  f:setvbuf("no")
+  local ok, werr = f:write(value)
+  local cok, cerr = f:close()
+  if not ok or not cok then
+    return nil, ("write %s (%s): %s"):format(path, value, (werr or cerr):gsub("^.-: ", "", 1))
+  end
+  return true
+end
+
+-- A wall clock good to 10 ms, and a pause: nsl.sleep when the core has
+-- one; until then a bounded poll (the callers poll for a state that
+-- normally arrives within milliseconds).
+local function now()
+  local s = read("/proc/uptime")
+  return s and tonumber(s:match("^(%S+)")) or os.time()
+end
+
+local function pause()
+  if nsl.sleep then nsl.sleep(0.005) end
+end
+
+-- Polls pred() until it is true or `limit` seconds passed.
+local function wait_until(pred, limit)
+  local deadline = now() + limit
+  while true do
+    if pred() then return true end
+    if now() > deadline then return false end
+    pause()
+  end
+end
+
+-- ---- checking limits ------------------------------------------------------------
+
+local UNITS = { [""] = 1, b = 1, k = 1024, m = 1024 ^ 2, g = 1024 ^ 3, t = 1024 ^ 4 }
+
+-- 67108864, "64M", "64m", "64MiB", "1G", "512k", "1.5G" -> bytes.
+function M.parse_size(v)
+  if math.type(v) == "integer" then return v > 0 and v or nil end
+  if type(v) ~= "string" then return nil end
+  local num, unit, suffix = v:lower():match("^%s*(%d+%.?%d*)%s*([bkmgt]?)(i?b?)%s*$")
+  if not num or (suffix ~= "" and (unit == "" or unit == "b")) then return nil end
+  local n = math.floor(tonumber(num) * UNITS[unit])
+  if n <= 0 or n >= 2 ^ 62 then return nil end
+  return math.tointeger(n)
+end
+
+-- "0", "0-1,3" -> the same string, normalised (no blanks); nil if malformed.
+function M.parse_cpulist(s)
+  if type(s) ~= "string" then return nil end
+  s = s:gsub("%s", "")
+  if s == "" then return nil end
+  for item in (s .. ","):gmatch("([^,]*),") do
+    local a, b = item:match("^(%d+)%-(%d+)$")
+    if a then
+      if tonumber(a) > tonumber(b) then return nil end
+    elseif not item:match("^%d+$") then
+      return nil
+    end
+  end
+  return s
+end
+
+local LIMIT_HELP = 'memory (bytes or "64M"), pids (integer), cpu (CPUs, e.g. 0.5), cpuset ("0-1,3")'
+
+function M.check(limits)
+  if limits == nil then return {} end
+  if type(limits) ~= "table" then
+    fail("limits must be a table with %s (got %s)", LIMIT_HELP, type(limits))
+  end
+  local out = {}
+  for k, v in pairs(limits) do
+    if not NEEDS[k] then
+      fail("limits: unknown field %s (accepted: %s)", describe(k), LIMIT_HELP)
+    end
+  end
+  if limits.memory ~= nil then
+    out.memory = M.parse_size(limits.memory)
+    if not out.memory then
+      fail('limits.memory must be a positive number of bytes or a size like "64M", "1G", "512k" (got %s)',
+        describe(limits.memory))
+    end
+    if out.memory < 4096 * 64 then
+      fail("limits.memory must be at least 256k: smaller limits kill any process at start (got %s)",
+        describe(limits.memory))
+    end
+  end
+  if limits.pids ~= nil then
+    local p = limits.pids
+    if math.type(p) ~= "integer" or p < 1 then
+      fail("limits.pids must be a positive integer (got %s)", describe(p))
+    end
+    out.pids = p
+  end
+  if limits.cpu ~= nil then
+    local c = limits.cpu
+    if type(c) ~= "number" or c ~= c or c < 0.01 or c > 4096 then
+      fail("limits.cpu must be a number of CPUs between 0.01 and 4096, e.g. 0.5 for half a CPU (got %s)",
+        describe(c))
+    end
+    out.cpu = c
+  end
+  if limits.cpuset ~= nil then
+    out.cpuset = M.parse_cpulist(limits.cpuset)
+    if not out.cpuset then
+      fail('limits.cpuset must be a CPU list like "0", "0-1" or "0-1,3" (got %s)', describe(limits.cpuset))
+    end
+  end
+  return out
+end
+
+local OPT_FIELDS = { root = "string", parent = "string", mkdir = "function", rmdir = "function" }
+
+local function check_opts(opts)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then fail("cgroup options must be a table (got %s)", type(opts)) end
+  for k, v in pairs(opts) do
+    local want = OPT_FIELDS[k]
+    if not want then
+      fail("cgroup options: unknown field %s (accepted: root, parent, mkdir, rmdir)", describe(k))
+    end
+    if type(v) ~= want then fail("cgroup options: %s must be a %s (got %s)", k, want, type(v)) end
+  end
+  if opts.parent then
+    for part in opts.parent:gmatch("[^/]+") do
+      if part == "." or part == ".." then fail("cgroup options: parent must not contain . or ..") end
+    end
+  end
+  return opts
+end
+
+local function check_name(name)
+  if type(name) ~= "string" or name == "" or #name > 200 or name == "." or name == ".."
+      or not name:match("^[%w_.@:-]+$") then
+    fail("cgroup name must be 1 to 200 letters, digits or _.@:- (got %s)", describe(name))
+  end
+end
+
+-- ---- the host's layout --------------------------------------------------------
+
+local function words(s)
+  local t = {}
+  for w in (s or ""):gmatch("%S+") do t[w] = true end
+  return t
+end
+
+-- v2 when the root itself is a cgroup2 mount (it has cgroup.controllers,
+-- which no v1 hierarchy and no tmpfs has); v1 otherwise, one directory per
+-- controller (a co-mounted "cpu,cpuacct" is reached through the usual
+-- symlinks). A hybrid host's /sys/fs/cgroup/unified is not used: the
+-- controllers nsl needs are on the v1 side there.
+function M.detect(opts)
+  opts = check_opts(opts)
+  local root = opts.root or M.root
+  local ctl = read(root .. "/cgroup.controllers")
+  if ctl then
+    return { version = 2, root = root, controllers = words(ctl) }
+  end
+  local mounts = {}
+  for _, c in ipairs { "memory", "pids", "cpu", "cpuacct", "cpuset", "freezer" } do
+    local dir = root .. "/" .. c
+    if exists(dir .. "/cgroup.procs") then mounts[c] = dir end
+  end
+  if next(mounts) == nil then
+    return nil, ("no cgroup hierarchy found under %s (neither cgroup2 with cgroup.controllers nor v1 controller directories)")
+      :format(root)
+  end
+  return { version = 1, root = root, mounts = mounts }
+end
+
+local function split_parent(parent)
+  local parts = {}
+  for p in parent:gmatch("[^/]+") do parts[#parts + 1] = p end
+  return parts
+end
+
+-- Whether uid can create entries in dir (nearest existing ancestor).
+local function writable(dir, stop)
+  local euid = nsl.geteuid()
+  if euid == 0 then return true end
+  while not exists(dir) and #dir > #stop do dir = dir:match("^(.*)/[^/]*$") end
+  local st = nsl.lstat(dir)
+  if not st then return false, dir end
+  local ok = (st.uid == euid and st.mode & 0xC0 == 0xC0)     -- u+wx
+      or (st.gid == nsl.getgid() and st.mode & 0x18 == 0x18) -- g+wx
+      or (st.mode & 0x3 == 0x3)                              -- o+wx
+  return ok, dir
+end
+
+-- The controllers a set of limits needs (a list, stable order).
+local function needed(limits)
+  local list = {}
+  for _, k in ipairs(LIMIT_ORDER) do
+    if limits[k] ~= nil then list[#list + 1] = NEEDS[k] end
+  end
+  return list
+end
+
+function M.available(limits, opts)
+  limits = M.check(limits)
+  opts = check_opts(opts)
+  local layout, why = M.detect(opts)
+  if not layout then return false, why end
+  local parent = opts.parent or M.parent
+  local uid = nsl.geteuid()
+  if layout.version == 1 then
+    for _, c in ipairs(needed(limits)) do
+      if not layout.mounts[c] then
+        return false, ("cgroup v1: the %s controller is not mounted at %s/%s"):format(c, layout.root, c)
+      end
+    end
+    for _, dir in pairs(layout.mounts) do
+      local ok, at = writable(dir .. "/" .. parent, dir)
+      if not ok then
+        return false, ("cgroup v1: %s is not writable by uid %d. v1 hierarchies belong to root and cannot be "
+          .. "delegated safely, so rootless containers get no limits on this host: run as root, or have root "
+          .. "create %s/%s owned by uid %d in every hierarchy and pass parent = %q, or boot the host with the "
+          .. "unified hierarchy (systemd.unified_cgroup_hierarchy=1) and use a delegated v2 subtree")
+          :format(at, uid, layout.root .. "/<controller>", parent, uid, parent)
+      end
+    end
+    return true
+  end
+  -- v2: the controllers must reach the parent, and the parent must be ours.
+  local dir, avail = layout.root, layout.controllers
+  for _, part in ipairs(split_parent(parent)) do
+    local sub = dir .. "/" .. part
+    if not exists(sub) then break end
+    dir = sub
+    avail = words(read(dir .. "/cgroup.controllers"))
+  end
+  for _, c in ipairs(needed(limits)) do
+    if not avail[c] then
+      return false, ("cgroup v2: the %s controller is not available in %s (cgroup.controllers); %s")
+        :format(c, dir, uid == 0 and "enable it in the parent's cgroup.subtree_control"
+          or "ask for it to be delegated (e.g. Delegate=" .. c .. " for user@.service)")
+    end
+  end
+  local ok, at = writable(layout.root .. "/" .. parent, layout.root)
+  if not ok then
+    return false, ("cgroup v2: %s is not writable by uid %d: no delegated subtree. Run under one, e.g. "
+      .. "`systemd-run --user --scope -p Delegate=yes nsl run ...`, and pass parent = the delegated "
+      .. "group's path below %s (a group with no processes of its own)"):format(at, uid, layout.root)
+  end
+  return true
+end
+
+-- ---- the group handle ------------------------------------------------------------
+
+local Cgroup = {}
+Cgroup.__index = Cgroup
+
+-- Distinct directories of the group (one on v2, one per hierarchy on v1).
+function Cgroup:dirs()
+  local list, seen = {}, {}
+  for _, c in ipairs(self.order) do
+    local d = self.paths[c]
+    if not seen[d] then seen[d] = true; list[#list + 1] = d end
+  end
+  return list
+end
+
+local function check_pid(pid)
+  if math.type(pid) ~= "integer" or pid < 1 then fail("pid must be a positive integer (got %s)", describe(pid)) end
+end
+
+function Cgroup:add(pid)
+  check_pid(pid)
+  for _, d in ipairs(self:dirs()) do
+    local ok, err = write(d .. "/cgroup.procs", tostring(pid))
+    if not ok then return nil, "cgroup add " .. pid .. ": " .. err end
+  end
+  return true
+end
+
+local function read_procs(dir)
+  local s = read(dir .. "/cgroup.procs")
+  if not s then return nil end
+  local t = {}
+  for p in s:gmatch("%d+") do t[#t + 1] = math.tointeger(tonumber(p)) end
+  return t
+end
+
+-- Every process in the group (the union over the hierarchies on v1: a
+-- process is normally in all of them).
+function Cgroup:procs()
+  local all, seen = {}, {}
+  for _, d in ipairs(self:dirs()) do
+    for _, p in ipairs(read_procs(d) or {}) do
+      if not seen[p] then seen[p] = true; all[#all + 1] = p end
+    end
+  end
+  table.sort(all)
+  return all
+end
+
+function Cgroup:stats()
+  local s = {}
+  if self.version == 2 then
+    local d = self.path
+    s.memory = read_number(d .. "/memory.current")
+    s.memory_peak = read_number(d .. "/memory.peak")
+    local cpu = read_keyed(d .. "/cpu.stat")
+    if cpu then
+      s.cpu = cpu.usage_usec and cpu.usage_usec / 1e6
+      s.cpu_throttled = cpu.nr_throttled
+    end
+    s.pids = read_number(d .. "/pids.current")
+  else
+    local p = self.paths
+    if p.memory then
+      s.memory = read_number(p.memory .. "/memory.usage_in_bytes")
+      s.memory_peak = read_number(p.memory .. "/memory.max_usage_in_bytes")
+    end
+    if p.cpuacct then
+      local ns = read_number(p.cpuacct .. "/cpuacct.usage")
+      s.cpu = ns and ns / 1e9
+    end
+    if p.cpu then
+      local cpu = read_keyed(p.cpu .. "/cpu.stat")
+      s.cpu_throttled = cpu and cpu.nr_throttled
+    end
+    s.pids = p.pids and read_number(p.pids .. "/pids.current")
+  end
+  if s.pids == nil then
+    -- no pids controller: count the processes
+    local procs = self:procs()
+    s.pids = #procs
+  end
+  if s.memory == nil and s.cpu == nil and not exists(self.path) then
+    return nil, ("cgroup stats: %s: No such file or directory (destroyed?)"):format(self.path)
+  end
+  return s
+end
+
+-- Whether the kernel's OOM killer killed something in the group, and how
+-- many. v2: memory.events oom_kill. v1: memory.oom_control's oom_kill
+-- (Linux 4.13+); older kernels lack it, and then a hit of the limit that
+-- could not be reclaimed (memory.memsw.failcnt, else memory.failcnt) is
+-- taken as the sign, which is right for a process that ended by SIGKILL.
+function Cgroup:oom_killed()
+  if self.version == 2 then
+    local ev = read_keyed(self.path .. "/memory.events")
+    local n = ev and ev.oom_kill or 0
+    return n > 0, n
+  end
+  local d = self.paths.memory
+  if not d then return false, 0 end
+  local ctl = read_keyed(d .. "/memory.oom_control")
+  if ctl and ctl.oom_kill then return ctl.oom_kill > 0, ctl.oom_kill end
+  local fc = read_number(d .. "/memory.memsw.failcnt") or read_number(d .. "/memory.failcnt") or 0
+  return fc > 0, fc > 0 and 1 or 0
+end
+
+local function kill_all(pids)
+  for _, p in ipairs(pids) do nsl.kill(p, "KILL") end
+end
+
+-- SIGKILL to every process in the group, including those forked while it
+-- runs: v2 cgroup.kill (Linux 5.14+); otherwise the group is frozen first
+-- (v2 cgroup.freeze, v1 freezer.state) so nothing forks behind the loop,
+-- and thawed afterwards so the killed processes can exit; without a
+-- freezer, the loop is repeated until the group is empty.
+function Cgroup:kill()
+  if self.version == 2 then
+    local d = self.path
+    if exists(d .. "/cgroup.kill") then
+      local ok, err = write(d .. "/cgroup.kill", "1")
+      if not ok then return nil, "cgroup kill: " .. err end
+      return true
+    end
+    if exists(d .. "/cgroup.freeze") then
+      write(d .. "/cgroup.freeze", "1")
+      wait_until(function()
+        local ev = read_keyed(d .. "/cgroup.events")
+        return not ev or ev.frozen == 1
+      end, M.settle)
+      kill_all(read_procs(d) or {})
+      write(d .. "/cgroup.freeze", "0")
+      return true
+    end
+  elseif self.paths.freezer then
+    local d = self.paths.freezer
+    local ok, err = write(d .. "/freezer.state", "FROZEN")
+    if ok then
+      wait_until(function()
+        local st = read_trim(d .. "/freezer.state")
+        return st == nil or st == "FROZEN"
+      end, M.settle)
+      kill_all(read_procs(d) or {})
+      ok, err = write(d .. "/freezer.state", "THAWED")
+      if not ok then return nil, "cgroup kill: " .. err end
+      return true
+    end
+  end
+  local empty = wait_until(function()
+    local procs = self:procs()
+    kill_all(procs)
+    return #procs == 0
+  end, M.settle)
+  if not empty then
+    return nil, ("cgroup kill: %s still has processes after %gs"):format(self.path, M.settle)
+  end
+  return true
+end
+
+local function remove_dir(self, dir)
+  local ok, err, code = (self.rmdir or nsl.rmdir)(dir)
+  if ok or code == ENOENT then return true end
+  return nil, err, code
+end
+
+-- Removes the group's directories, waiting up to M.settle seconds for
+-- processes that are still exiting; then the parent group when it is
+-- nsl's own (the default) or this handle made it, and it is empty.
+function Cgroup:destroy()
+  if self.destroyed then return true end
+  for _, d in ipairs(self:dirs()) do
+    local ok, err, code
+    wait_until(function()
+      ok, err, code = remove_dir(self, d)
+      return ok or (code ~= EBUSY and code ~= ENOTEMPTY)  -- nothing else changes by waiting
+    end, M.settle)
+    if not ok then
+      local procs = read_procs(d)
+      local who = procs and #procs > 0 and (" (processes " .. table.concat(procs, " ") .. " still in it)") or ""
+      return nil, ("cgroup destroy: %s%s"):format(err, who), code
+    end
+  end
+  if self.remove_parent then
+    for _, pdir in ipairs(self.parent_dirs) do remove_dir(self, pdir) end
+  end
+  self.destroyed = true
+  return true
+end
+
+Cgroup.__close = function(self) self:destroy() end
+
+-- ---- making a group --------------------------------------------------------------
+
+-- v1 cpuset groups start with empty cpus and mems, and a process cannot
+-- join a group whose set is empty: copy the parent's.
+local function cpuset_inherit(dir, parent_dir)
+  for _, f in ipairs { "cpuset.cpus", "cpuset.mems" } do
+    local v = read_trim(dir .. "/" .. f)
+    if v == "" then
+      local pv = read_trim(parent_dir .. "/" .. f)
+      local ok, err = write(dir .. "/" .. f, pv or "")
+      if not ok then return nil, err end
+    end
+  end
+  return true
+end
+
+-- Makes base/parent/... and base/parent/name; returns the group's
+-- directory. made collects what was created, for the undo.
+local function make_dirs(ctx, base, enable, cpuset)
+  local parts = split_parent(ctx.parent)
+  for _attempt = 1, 5 do
+    local dir, lost = base, false
+    for _, part in ipairs(parts) do
+      if enable then
+        local ok, err = enable(dir)
+        if not ok then return nil, err end
+      end
+      local sub = dir .. "/" .. part
+      local ok, err, code = ctx.mkdir(sub)
+      if ok then
+        ctx.made_parent = true
+      elseif code ~= EEXIST then
+        if code == ENOENT then lost = true; break end
+        return nil, err
+      end
+      if cpuset then
+        local cok, cerr = cpuset_inherit(sub, dir)
+        if not cok then return nil, cerr end
+      end
+      dir = sub
+    end
+    if not lost then
+      if enable then
+        local ok, err = enable(dir)
+        if not ok then return nil, err end
+      end
+      local path = dir .. "/" .. ctx.name
+      local ok, err, code = ctx.mkdir(path)
+      if ok then
+        ctx.made[#ctx.made + 1] = path
+        return path, dir
+      elseif code == EEXIST then
+        return nil, err, code
+      elseif code ~= ENOENT then
+        return nil, err
+      end
+      -- ENOENT: another nsl removed the empty parent meanwhile; again
+    end
+  end
+  return nil, ("mkdir %s/%s/%s: the parent group keeps disappearing"):format(base, ctx.parent, ctx.name)
+end
+
+local function write_all(list)
+  for _, w in ipairs(list) do
+    if w.optional and not exists(w[1]) then goto continue end
+    do
+      local ok, err = write(w[1], w[2])
+      if not ok then return nil, err end
+    end
+    ::continue::
+  end
+  return true
+end
+
+local function quota(cpu)
+  return math.max(1000, math.floor(cpu * M.cpu_period + 0.5))
+end
+
+local function limits_v1(paths, limits)
+  local w = {}
+  local m = paths.memory
+  if limits.memory and m then
+    w[#w + 1] = { m .. "/memory.limit_in_bytes", tostring(limits.memory) }
+    -- memory+swap at the same value: no swap, so going over kills
+    w[#w + 1] = { m .. "/memory.memsw.limit_in_bytes", tostring(limits.memory), optional = true }
+    w[#w + 1] = { m .. "/memory.swappiness", "0", optional = true }
+  end
+  if limits.pids then w[#w + 1] = { paths.pids .. "/pids.max", tostring(limits.pids) } end
+  if limits.cpu then
+    w[#w + 1] = { paths.cpu .. "/cpu.cfs_period_us", tostring(M.cpu_period) }
+    w[#w + 1] = { paths.cpu .. "/cpu.cfs_quota_us", tostring(quota(limits.cpu)) }
+  end
+  if limits.cpuset then
+    w[#w + 1] = { paths.cpuset .. "/cpuset.cpus", limits.cpuset }
+  end
+  return write_all(w)
+end
+
+local function limits_v2(dir, limits)
+  local w = {}
+  if limits.memory then
+    w[#w + 1] = { dir .. "/memory.max", tostring(limits.memory) }
+    w[#w + 1] = { dir .. "/memory.swap.max", "0", optional = true }
+    -- the container goes as a whole, as on a machine out of memory
+    w[#w + 1] = { dir .. "/memory.oom.group", "1", optional = true }
+  end
+  if limits.pids then w[#w + 1] = { dir .. "/pids.max", tostring(limits.pids) } end
+  if limits.cpu then
+    w[#w + 1] = { dir .. "/cpu.max", ("%d %d"):format(quota(limits.cpu), M.cpu_period) }
+  end
+  if limits.cpuset then w[#w + 1] = { dir .. "/cpuset.cpus", limits.cpuset } end
+  return write_all(w)
+end
+
+local function new_handle(name, layout, opts)
+  return setmetatable({
+    name = name, version = layout.version, paths = {}, order = {}, parent_dirs = {},
+    rmdir = opts.rmdir,
+  }, Cgroup)
+end
+
+local function undo(ctx, cg)
+  for i = #ctx.made, 1, -1 do remove_dir(cg, ctx.made[i]) end
+  if ctx.made_parent or cg.remove_parent then
+    for _, pdir in ipairs(cg.parent_dirs) do remove_dir(cg, pdir) end
+  end
+end
+
+-- A group that is already there: a stale one (its container died without
+-- cleanup) is empty and is removed to start afresh; one with processes
+-- belongs to a live container.
+local function clear_stale(dir, rmdir)
+  local procs = read_procs(dir)
+  if procs and #procs > 0 then
+    return nil, ("cgroup %s already exists and holds processes %s (a container of that name is running)")
+      :format(dir, table.concat(procs, " "))
+  end
+  local ok, err = (rmdir or nsl.rmdir)(dir)
+  if not ok then return nil, "cgroup: removing the stale group: " .. err end
+  return true
+end
+
+local function create_once(name, limits, opts, layout)
+  local ctx = { name = name, parent = opts.parent or M.parent, made = {},
+    mkdir = opts.mkdir or nsl.mkdir }
+  local cg = new_handle(name, layout, opts)
+  cg.remove_parent = opts.parent == nil
+  local function failed(err, code)
+    undo(ctx, cg)
+    return nil, err, code
+  end
+  if layout.version == 2 then
+    local want = {}
+    for _, c in ipairs { "memory", "pids" } do
+      if layout.controllers[c] then want[#want + 1] = c end
+    end
+    for _, c in ipairs(needed(limits)) do
+      if c ~= "memory" and c ~= "pids" then want[#want + 1] = c end
+    end
+    -- Each level must hand the controllers down to the next.
+    -- One write for all of them: the kernel takes "+a +b" at once.
+    local function enable(dir)
+      local on = words(read(dir .. "/cgroup.subtree_control"))
+      local avail = words(read(dir .. "/cgroup.controllers"))
+      local add = {}
+      for _, c in ipairs(want) do
+        if not on[c] then
+          if not avail[c] then
+            return nil, ("cgroup v2: the %s controller is not available in %s (cgroup.controllers)"):format(c, dir)
+          end
+          add[#add + 1] = "+" .. c
+        end
+      end
+      if #add == 0 then return true end
+      return write(dir .. "/cgroup.subtree_control", table.concat(add, " "))
+    end
+    local path, pdir_or_err, code = make_dirs(ctx, layout.root, enable, false)
+    if not path then return failed(pdir_or_err, code) end
+    cg.paths.unified = path
+    cg.order = { "unified" }
+    cg.parent_dirs = { pdir_or_err }
+    cg.path = path
+    local ok, err = limits_v2(path, limits)
+    if not ok then return failed(err) end
+    return cg
+  end
+  -- v1: one group per hierarchy it joins.
+  local join = {}
+  for _, c in ipairs(needed(limits)) do
+    if not layout.mounts[c] then
+      return failed(("cgroup v1: the %s controller is not mounted at %s/%s"):format(c, layout.root, c))
+    end
+    join[c] = true
+  end
+  for _, c in ipairs(V1_ALWAYS) do
+    if layout.mounts[c] then join[c] = true end
+  end
+  for _, c in ipairs { "memory", "pids", "cpu", "cpuacct", "cpuset", "freezer" } do
+    if join[c] then
+      local path, pdir_or_err, code = make_dirs(ctx, layout.mounts[c], nil, c == "cpuset")
+      if not path then return failed(pdir_or_err, code) end
+      if c == "cpuset" then
+        local ok, err = cpuset_inherit(path, pdir_or_err)
+        if not ok then return failed(err) end
+      end
+      cg.paths[c] = path
+      cg.order[#cg.order + 1] = c
+      cg.parent_dirs[#cg.parent_dirs + 1] = pdir_or_err
+    end
+  end
+  cg.path = cg.paths.memory or cg.paths[cg.order[1]]
+  local ok, err = limits_v1(cg.paths, limits)
+  if not ok then return failed(err) end
+  return cg
+end
+
+function M.create(name, limits, opts)
+  check_name(name)
+  limits = M.check(limits)
+  opts = check_opts(opts)
+  local layout, why = M.detect(opts)
+  if not layout then return nil, why end
+  local cg, err, code = create_once(name, limits, opts, layout)
+  if not cg and code == EEXIST then
+    -- a group of this name is there already: clear it if stale, once
+    local parent = opts.parent or M.parent
+    local bases = layout.version == 2 and { layout.root } or {}
+    if layout.version == 1 then for _, d in pairs(layout.mounts) do bases[#bases + 1] = d end end
+    for _, b in ipairs(bases) do
+      local dir = b .. "/" .. parent .. "/" .. name
+      if exists(dir) then
+        local ok, serr = clear_stale(dir, opts.rmdir)
+        if not ok then return nil, serr end
+      end
+    end
+    cg, err = create_once(name, limits, opts, layout)
+  end
+  if not cg then return nil, "cgroup create " .. name .. ": " .. err end
+  return cg
+end
+
+function M.open(name, opts)
+  check_name(name)
+  opts = check_opts(opts)
+  local layout, why = M.detect(opts)
+  if not layout then return nil, why end
+  local parent = opts.parent or M.parent
+  local cg = new_handle(name, layout, opts)
+  cg.remove_parent = opts.parent == nil
+  local function add(c, base)
+    local dir = base .. "/" .. parent .. "/" .. name
+    if exists(dir) then
+      cg.paths[c] = dir
+      cg.order[#cg.order + 1] = c
+      cg.parent_dirs[#cg.parent_dirs + 1] = base .. "/" .. parent
+    end
+  end
+  if layout.version == 2 then
+    add("unified", layout.root)
+  else
+    for _, c in ipairs { "memory", "pids", "cpu", "cpuacct", "cpuset", "freezer" } do
+      if layout.mounts[c] then add(c, layout.mounts[c]) end
+    end
+  end
+  if #cg.order == 0 then
+    return nil, ("cgroup open %s: no group %s/%s under %s"):format(name, parent, name, layout.root)
+  end
+  cg.path = cg.paths.memory or cg.paths[cg.order[1]]
+  return cg
+end
+
+return M

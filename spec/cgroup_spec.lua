@@ -611,6 +611,27 @@ describe("nsl.cgroup on cgroup v2 (a fake tree: this machine has v1)", function(
     assert.is_false(exists(fake.root .. "/nsl"))
   end)
 
+  it("available() tells an unprivileged user to use a delegated subtree, and accepts one", function()
+    if not T.bin_reachable() then
+      pending("uid " .. T.uid .. " cannot run " .. T.bin)
+      return
+    end
+    local fake = fake_tree()
+    assert(fake.mkdir(fake.root .. "/delegated"))
+    assert(os.execute(("chmod -R a+rX %s && chown %d %s/delegated"):format(T.quote(fake.root), T.uid, T.quote(fake.root))))
+    local out, errtext, ok = T.rootless(([[
+      local cgroup = require "nsl.cgroup"
+      print(cgroup.available({ memory = "64M" }, { root = %q }))
+      print(cgroup.available({ memory = "64M" }, { root = %q, parent = "delegated" }))
+    ]]):format(fake.root, fake.root))
+    assert.is_true(ok, errtext)
+    local first, second = out:match("^([^\n]*)\n([^\n]*)$")
+    assert.truthy(first and first:find("^false\tcgroup v2: " .. fake.root:gsub("%p", "%%%0")
+      .. " is not writable by uid " .. T.uid), out)
+    assert.truthy(first:find("Delegate=yes", 1, true), first)
+    assert.are.equal("true", second)
+  end)
+
   it("puts groups under the parent given, and leaves a parent it did not make", function()
     local fake = fake_tree()
     assert(fake.mkdir(fake.root .. "/delegated"))

@@ -52,6 +52,8 @@ local V1_ALWAYS = { "memory", "pids", "cpuacct", "freezer" }
 -- The controller each limit needs (both versions).
 local NEEDS = { memory = "memory", pids = "pids", cpu = "cpu", cpuset = "cpuset" }
 local LIMIT_ORDER = { "memory", "pids", "cpu", "cpuset" }
+-- The v1 hierarchies nsl knows, in the order it makes and reports them.
+local V1_ORDER = { "memory", "pids", "cpu", "cpuacct", "cpuset", "freezer" }
 
 -- ---- errors and small helpers -------------------------------------------------
 
@@ -263,7 +265,7 @@ function M.detect(opts)
     return { version = 2, root = root, controllers = words(ctl) }
   end
   local mounts = {}
-  for _, c in ipairs { "memory", "pids", "cpu", "cpuacct", "cpuset", "freezer" } do
+  for _, c in ipairs(V1_ORDER) do
     local dir = root .. "/" .. c
     if exists(dir .. "/cgroup.procs") then mounts[c] = dir end
   end
@@ -315,14 +317,15 @@ function M.available(limits, opts)
         return false, ("cgroup v1: the %s controller is not mounted at %s/%s"):format(c, layout.root, c)
       end
     end
-    for _, dir in pairs(layout.mounts) do
-      local ok, at = writable(dir .. "/" .. parent, dir)
+    for _, c in ipairs(V1_ORDER) do
+      local dir, ok, at = layout.mounts[c], true, nil
+      if dir then ok, at = writable(dir .. "/" .. parent, dir) end
       if not ok then
         return false, ("cgroup v1: %s is not writable by uid %d. v1 hierarchies belong to root and cannot be "
           .. "delegated safely, so rootless containers get no limits on this host: run as root, or have root "
-          .. "create %s/%s owned by uid %d in every hierarchy and pass parent = %q, or boot the host with the "
+          .. "create %s/<controller>/%s owned by uid %d in every hierarchy, or boot the host with the "
           .. "unified hierarchy (systemd.unified_cgroup_hierarchy=1) and use a delegated v2 subtree")
-          :format(at, uid, layout.root .. "/<controller>", parent, uid, parent)
+          :format(at, uid, layout.root, parent, uid)
       end
     end
     return true
@@ -739,7 +742,7 @@ local function create_once(name, limits, opts, layout)
   for _, c in ipairs(V1_ALWAYS) do
     if layout.mounts[c] then join[c] = true end
   end
-  for _, c in ipairs { "memory", "pids", "cpu", "cpuacct", "cpuset", "freezer" } do
+  for _, c in ipairs(V1_ORDER) do
     if join[c] then
       local path, pdir_or_err, code = make_dirs(ctx, layout.mounts[c], nil, c == "cpuset")
       if not path then return failed(pdir_or_err, code) end
@@ -802,7 +805,7 @@ function M.open(name, opts)
   if layout.version == 2 then
     add("unified", layout.root)
   else
-    for _, c in ipairs { "memory", "pids", "cpu", "cpuacct", "cpuset", "freezer" } do
+    for _, c in ipairs(V1_ORDER) do
       if layout.mounts[c] then add(c, layout.mounts[c]) end
     end
   end

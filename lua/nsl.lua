@@ -18,6 +18,7 @@ local lazy = {
   list = { "nsl.container", "list" },
   wait_any = { "nsl.container", "wait_any" },
   rootfs = { "nsl.rootfs" },
+  cgroup = { "nsl.cgroup" },
 }
 
 return setmetatable(nsl, {

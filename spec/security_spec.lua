@@ -24,9 +24,10 @@ setup(function()
 end)
 
 teardown(function()
-  assert.are.same({}, C.children())
+  local left = C.children()
   C.remove(root)
   C.remove(tools)
+  assert.are.same({}, left)
 end)
 
 local function sh(script, extra)

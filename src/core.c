@@ -4,6 +4,19 @@
  */
 #include "lnsl.h"
 
+/* Stores the table on top as field name of the module below it, and as
+ * package.loaded["nsl.<name>"]: require "nsl.net" then works, and error
+ * messages name the function ("bad argument #1 to 'nsl.net.up'"). */
+static void set_submodule(lua_State *L, const char *name)
+{
+	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+	lua_pushfstring(L, "nsl.%s", name);
+	lua_pushvalue(L, -3);
+	lua_settable(L, -3);
+	lua_pop(L, 1); /* the loaded table */
+	lua_setfield(L, -2, name);
+}
+
 int luaopen_nsl_core(lua_State *L)
 {
 	static const luaL_Reg *const areas[] = {
@@ -19,9 +32,9 @@ int luaopen_nsl_core(lua_State *L)
 		luaL_setfuncs(L, areas[i], 0);
 	lua_newtable(L);
 	luaL_setfuncs(L, nsl_caps_funcs, 0);
-	lua_setfield(L, -2, "caps");
+	set_submodule(L, "caps");
 	nsl_open_net(L);
-	lua_setfield(L, -2, "net");
+	set_submodule(L, "net");
 	lua_pushliteral(L, NSL_VERSION);
 	lua_setfield(L, -2, "version");
 	return 1;

@@ -136,6 +136,9 @@ describe("nsl.cgroup.check", function()
     assert.are.equal(1024 ^ 3, cgroup.check { memory = "1G" }.memory)
     assert.are.equal(512 * 1024, cgroup.check { memory = "512k" }.memory)
     assert.are.equal(1048576, cgroup.check { memory = 1048576 }.memory)
+    assert.are.equal(64 * 1024 * 1024, cgroup.check { memory = 64 * 2 ^ 20 }.memory)   -- a float
+    assert.are.equal(64, math.tointeger(cgroup.check { pids = 64.0 }.pids))
+    assert.are.equal("integer", math.type(cgroup.check { pids = 64.0 }.pids))
     assert.are.equal(64 * 1024 * 1024, cgroup.check { memory = "64MiB" }.memory)
     assert.are.equal("0-1,3", cgroup.check { cpuset = "0-1, 3" }.cpuset)
     assert.are.same({}, cgroup.check(nil))
@@ -148,6 +151,8 @@ describe("nsl.cgroup.check", function()
       { { memory = -5 }, "limits.memory" },
       { { memory = "64X" }, "limits.memory" },
       { { memory = 1.5 }, "limits.memory" },
+      { { memory = 0 / 0 }, "limits.memory" },
+      { { memory = math.huge }, "limits.memory" },
       { { memory = "1k" }, "at least 256k" },
       { { pids = 0 }, "limits.pids" },
       { { pids = 2.5 }, "limits.pids" },
@@ -437,6 +442,94 @@ describe_v1("nsl.cgroup on this machine's cgroup v1 hierarchies", function()
     assert.truthy(second:find("^nil\tcgroup create"), second)
     assert.truthy(second:find("Permission denied", 1, true), second)
     assert.are.same({}, leftovers("spec-rootless-" .. nsl.getpid()))
+  end)
+end)
+
+-- ---- cgroup v1 with co-mounted controllers, on a fake tree ---------------------
+--
+-- Most v1 hosts mount cpu and cpuacct as one hierarchy, "cpu,cpuacct", with
+-- the symlinks cpu and cpuacct pointing at it; this machine mounts each
+-- controller on its own, so that layout is faked: a temporary directory
+-- whose mkdir populates a group with the files of its hierarchy's
+-- controllers, and whose rmdir refuses a group that lists processes.
+
+local V1_FILES = {
+  memory = { ["memory.limit_in_bytes"] = "9223372036854771712", ["memory.memsw.limit_in_bytes"] = "9223372036854771712",
+    ["memory.swappiness"] = "60", ["memory.usage_in_bytes"] = "0", ["memory.max_usage_in_bytes"] = "0",
+    ["memory.oom_control"] = "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n" },
+  pids = { ["pids.max"] = "max", ["pids.current"] = "0" },
+  ["cpu,cpuacct"] = { ["cpu.cfs_period_us"] = "100000", ["cpu.cfs_quota_us"] = "-1",
+    ["cpu.stat"] = "nr_periods 0\nnr_throttled 0\nthrottled_time 0\n", ["cpuacct.usage"] = "0" },
+  cpuset = { ["cpuset.cpus"] = "", ["cpuset.mems"] = "" },
+  freezer = { ["freezer.state"] = "THAWED" },
+}
+
+local function fake_rmdir(path)
+  if not exists(path) then return nil, "rmdir " .. path .. ": No such file or directory", 2 end
+  local procs = read(path .. "/cgroup.procs")
+  local _, subdirs = T.sh(("find %s -mindepth 1 -type d | grep -q ."):format(T.quote(path)))
+  if (procs and procs ~= "") or subdirs then
+    return nil, "rmdir " .. path .. ": Device or resource busy", 16
+  end
+  os.execute("rm -f " .. T.quote(path) .. "/*")
+  return nsl.rmdir(path)
+end
+
+local function fake_v1_tree()
+  local root = assert(nsl.mkdtemp("/tmp/nsl-cgfake1-"))
+  defer(function() os.execute("rm -rf " .. T.quote(root)) end)
+  local mkdirs = {}   -- every mkdir the module asked for
+  local function mkdir(path)
+    mkdirs[#mkdirs + 1] = path
+    local ok, err, code = nsl.mkdir(path)
+    if not ok then return ok, err, code end
+    local hier = path:sub(#root + 2):match("^[^/]+")
+    writefile(path .. "/cgroup.procs", "")
+    for f, v in pairs(V1_FILES[hier]) do writefile(path .. "/" .. f, v) end
+    return true
+  end
+  for hier in pairs(V1_FILES) do
+    assert(nsl.mkdir(root .. "/" .. hier))
+    writefile(root .. "/" .. hier .. "/cgroup.procs", "1\n")
+  end
+  writefile(root .. "/cpuset/cpuset.cpus", "0-1\n")
+  writefile(root .. "/cpuset/cpuset.mems", "0\n")
+  assert(nsl.symlink("cpu,cpuacct", root .. "/cpu"))
+  assert(nsl.symlink("cpu,cpuacct", root .. "/cpuacct"))
+  return { root = root, mkdirs = mkdirs, opts = { root = root, mkdir = mkdir, rmdir = fake_rmdir } }
+end
+
+describe("nsl.cgroup on cgroup v1 with cpu and cpuacct co-mounted (a fake tree)", function()
+  before_each(function() deferred = nil end)
+
+  it("makes one group in the shared hierarchy and uses it for both controllers", function()
+    local fake = fake_v1_tree()
+    local l = assert(cgroup.detect { root = fake.root })
+    assert.are.equal(1, l.version)
+    assert.are.equal(l.mounts.cpu, l.mounts.cpuacct)
+    local cg, err = cgroup.create("co", { memory = "64M", cpu = 0.5, cpuset = "1" }, fake.opts)
+    assert.truthy(cg, err)
+    local shared = fake.root .. "/cpu,cpuacct/nsl/co"
+    assert.are.equal(shared, cg.paths.cpu)
+    assert.are.equal(shared, cg.paths.cpuacct)
+    assert.are.equal(5, #cg:dirs())
+    local count = 0
+    for _, p in ipairs(fake.mkdirs) do if p == shared then count = count + 1 end end
+    assert.are.equal(1, count)
+    assert.are.equal("50000", read(shared .. "/cpu.cfs_quota_us"))
+    assert.are.equal("67108864", read(fake.root .. "/memory/nsl/co/memory.memsw.limit_in_bytes"))
+    assert.are.equal("1", read(fake.root .. "/cpuset/nsl/co/cpuset.cpus"))
+    assert.are.equal("0", read(fake.root .. "/cpuset/nsl/co/cpuset.mems"))
+    writefile(shared .. "/cpuacct.usage", "1500000000\n")
+    writefile(shared .. "/cpu.stat", "nr_periods 10\nnr_throttled 4\nthrottled_time 5\n")
+    local s = assert(cg:stats())
+    assert.are.same({ 1.5, 4 }, { s.cpu, s.cpu_throttled })
+    local opened = assert(cgroup.open("co", { root = fake.root, rmdir = fake_rmdir }))
+    assert.are.same(cg:dirs(), opened:dirs())
+    assert.is_true(cg:destroy())
+    for hier in pairs(V1_FILES) do
+      assert.is_false(exists(fake.root .. "/" .. hier .. "/nsl"), hier)
+    end
   end)
 end)
 

@@ -142,9 +142,13 @@ end
 
 local UNITS = { [""] = 1, b = 1, k = 1024, m = 1024 ^ 2, g = 1024 ^ 3, t = 1024 ^ 4 }
 
--- 67108864, "64M", "64m", "64MiB", "1G", "512k", "1.5G" -> bytes.
+-- 67108864, 64 * 2^20 (a float with an integral value), "64M", "64m",
+-- "64MiB", "1G", "512k", "1.5G" -> bytes.
 function M.parse_size(v)
-  if math.type(v) == "integer" then return v > 0 and v or nil end
+  if type(v) == "number" then
+    v = math.tointeger(v)
+    return v and v > 0 and v or nil
+  end
   if type(v) ~= "string" then return nil end
   local num, unit, suffix = v:lower():match("^%s*(%d+%.?%d*)%s*([bkmgt]?)(i?b?)%s*$")
   if not num or (suffix ~= "" and (unit == "" or unit == "b")) then return nil end
@@ -194,7 +198,7 @@ function M.check(limits)
     end
   end
   if limits.pids ~= nil then
-    local p = limits.pids
+    local p = type(limits.pids) == "number" and math.tointeger(limits.pids) or limits.pids
     if math.type(p) ~= "integer" or p < 1 then
       fail("limits.pids must be a positive integer (got %s)", describe(p))
     end
@@ -254,8 +258,10 @@ end
 
 -- v2 when the root itself is a cgroup2 mount (it has cgroup.controllers,
 -- which no v1 hierarchy and no tmpfs has); v1 otherwise, one directory per
--- controller (a co-mounted "cpu,cpuacct" is reached through the usual
--- symlinks). A hybrid host's /sys/fs/cgroup/unified is not used: the
+-- controller. Controllers mounted together ("cpu,cpuacct", reached through
+-- the symlinks cpu and cpuacct) share one hierarchy, so a symlink is
+-- resolved: both then map to the same directory, and a group is made once
+-- in it. A hybrid host's /sys/fs/cgroup/unified is not used: the
 -- controllers nsl needs are on the v1 side there.
 function M.detect(opts)
   opts = check_opts(opts)
@@ -267,7 +273,11 @@ function M.detect(opts)
   local mounts = {}
   for _, c in ipairs(V1_ORDER) do
     local dir = root .. "/" .. c
-    if exists(dir .. "/cgroup.procs") then mounts[c] = dir end
+    if exists(dir .. "/cgroup.procs") then
+      local st = nsl.lstat(dir)
+      if st and st.type == "symlink" then dir = nsl.realpath(dir) or dir end
+      mounts[c] = dir
+    end
   end
   if next(mounts) == nil then
     return nil, ("no cgroup hierarchy found under %s (neither cgroup2 with cgroup.controllers nor v1 controller directories)")
@@ -742,17 +752,24 @@ local function create_once(name, limits, opts, layout)
   for _, c in ipairs(V1_ALWAYS) do
     if layout.mounts[c] then join[c] = true end
   end
+  local made_in = {}   -- hierarchy directory -> the group's directory there
   for _, c in ipairs(V1_ORDER) do
-    if join[c] then
-      local path, pdir_or_err, code = make_dirs(ctx, layout.mounts[c], nil, c == "cpuset")
+    local base = layout.mounts[c]
+    if join[c] and not made_in[base] then
+      -- the cpuset controller may share a hierarchy with others
+      local cpuset = exists(base .. "/cpuset.cpus")
+      local path, pdir_or_err, code = make_dirs(ctx, base, nil, cpuset)
       if not path then return failed(pdir_or_err, code) end
-      if c == "cpuset" then
+      if cpuset then
         local ok, err = cpuset_inherit(path, pdir_or_err)
         if not ok then return failed(err) end
       end
-      cg.paths[c] = path
-      cg.order[#cg.order + 1] = c
+      made_in[base] = path
       cg.parent_dirs[#cg.parent_dirs + 1] = pdir_or_err
+    end
+    if join[c] then
+      cg.paths[c] = made_in[base]
+      cg.order[#cg.order + 1] = c
     end
   end
   cg.path = cg.paths.memory or cg.paths[cg.order[1]]
@@ -794,12 +811,16 @@ function M.open(name, opts)
   local parent = opts.parent or M.parent
   local cg = new_handle(name, layout, opts)
   cg.remove_parent = opts.parent == nil
+  local seen = {}
   local function add(c, base)
     local dir = base .. "/" .. parent .. "/" .. name
     if exists(dir) then
       cg.paths[c] = dir
       cg.order[#cg.order + 1] = c
-      cg.parent_dirs[#cg.parent_dirs + 1] = base .. "/" .. parent
+      if not seen[base] then
+        seen[base] = true
+        cg.parent_dirs[#cg.parent_dirs + 1] = base .. "/" .. parent
+      end
     end
   end
   if layout.version == 2 then

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -232,7 +233,55 @@ static int l_close_fds(lua_State *L)
 	return 1;
 }
 
+/*
+ * nsl.poll(fds [, timeout]) -> {fd, ...}
+ * Waits until one of the descriptors in the list fds is readable (or
+ * closed at the other end, or a pidfd whose process ended) and returns
+ * the ready ones; an empty list when timeout seconds (a number; nil or
+ * negative: no limit) passed first. A signal that interrupts the wait
+ * returns an empty list too. At most 1024 descriptors. @see poll(2)
+ */
+static int l_poll(lua_State *L)
+{
+	struct pollfd p[1024];
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_Number t = luaL_optnumber(L, 2, -1);
+	nsl_checknargs(L, 2);
+	lua_Integer n = luaL_len(L, 1);
+	if (n < 0 || n > 1024)
+		return luaL_argerror(L, 1, "at most 1024 descriptors");
+	for (lua_Integer i = 0; i < n; i++) {
+		lua_geti(L, 1, i + 1);
+		int isnum;
+		lua_Integer fd = lua_tointegerx(L, -1, &isnum);
+		if (!isnum || fd < 0 || fd > INT_MAX)
+			return luaL_error(L, "bad argument #1 to 'poll' (fds[%d] must be a descriptor)", (int)i + 1);
+		lua_pop(L, 1);
+		p[i].fd = (int)fd;
+		p[i].events = POLLIN;
+		p[i].revents = 0;
+	}
+	if (t != t)
+		return luaL_argerror(L, 2, "timeout must be a number of seconds");
+	int ms = t < 0 ? -1 : t > 86400 ? 86400000 : (int)(t * 1000 + 0.999);
+	int r = poll(p, (nfds_t)n, ms);
+	if (r < 0 && errno != EINTR)
+		return nsl_pusherrno(L, "poll");
+	lua_createtable(L, r > 0 ? r : 0, 0);
+	lua_Integer k = 0;
+	for (lua_Integer i = 0; r > 0 && i < n; i++) {
+		if (p[i].revents & POLLNVAL)
+			return luaL_error(L, "poll: descriptor %d is not open", p[i].fd);
+		if (p[i].revents) {
+			lua_pushinteger(L, p[i].fd);
+			lua_rawseti(L, -2, ++k);
+		}
+	}
+	return 1;
+}
+
 const luaL_Reg nsl_fd_funcs[] = {
+	{"poll", l_poll},
 	{"pipe", l_pipe},
 	{"close", l_close},
 	{"read", l_read},

@@ -3,6 +3,7 @@
  * mknod, symlink, lstat, chdir and chroot, paths resolved inside a root).
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -412,7 +413,60 @@ static int l_mkdtemp(lua_State *L)
 	return 1;
 }
 
+/* A directory stream owned by a userdata, so that a memory error raised
+ * while the names are collected still closes it (on collection). */
+static int dir_gc(lua_State *L)
+{
+	DIR **box = lua_touserdata(L, 1);
+	if (*box) {
+		closedir(*box);
+		*box = NULL;
+	}
+	return 0;
+}
+
+/*
+ * nsl.readdir(path) -> {name, ...}
+ * The names in a directory, "." and ".." left out, in the order the file
+ * system gives them. @see readdir(3)
+ */
+static int l_readdir(lua_State *L)
+{
+	const char *path = nsl_checkname(L, 1, PATH_MAX, NULL);
+	nsl_checknargs(L, 1);
+	DIR **box = lua_newuserdatauv(L, sizeof *box, 0);
+	*box = NULL;
+	if (luaL_newmetatable(L, "nsl.dir")) {
+		lua_pushcfunction(L, dir_gc);
+		lua_setfield(L, -2, "__gc");
+	}
+	lua_setmetatable(L, -2);
+	*box = opendir(path);
+	if (!*box)
+		return nsl_pusherrno(L, "readdir %s", path);
+	lua_createtable(L, 16, 0);
+	lua_Integer n = 0;
+	struct dirent *e;
+	errno = 0;
+	while ((e = readdir(*box))) {
+		const char *name = e->d_name;
+		if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
+			continue;
+		lua_pushstring(L, name);
+		lua_rawseti(L, -2, ++n);
+	}
+	int saved = errno;
+	closedir(*box);
+	*box = NULL;
+	if (saved) {
+		errno = saved;
+		return nsl_pusherrno(L, "readdir %s", path);
+	}
+	return 1;
+}
+
 const luaL_Reg nsl_fs_funcs[] = {
+	{"readdir", l_readdir},
 	{"mkdir", l_mkdir},
 	{"rmdir", l_rmdir},
 	{"unlink", l_unlink},

@@ -10,7 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
 
 #include "lnsl.h"
 #include "util.h"
@@ -288,7 +293,26 @@ static int l_geteuid(lua_State *L)
 	return 1;
 }
 
+/*
+ * nsl.pidfd(pid) -> fd
+ * A descriptor that refers to the process pid (not to whichever process
+ * gets its number later) and becomes readable in nsl.poll when it ends;
+ * close-on-exec. Works for any process the caller can see, not only its
+ * children. @see pidfd_open(2)
+ */
+static int l_pidfd(lua_State *L)
+{
+	pid_t pid = nsl_checkpid(L, 1);
+	nsl_checknargs(L, 1);
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd < 0)
+		return nsl_pusherrno(L, "pidfd %d", (int)pid);
+	lua_pushinteger(L, fd);
+	return 1;
+}
+
 const luaL_Reg nsl_proc_funcs[] = {
+	{"pidfd", l_pidfd},
 	{"exec", l_exec},
 	{"wait", l_wait},
 	{"kill", l_kill},

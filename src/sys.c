@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lnsl.h"
@@ -443,7 +444,43 @@ static int l_setids(lua_State *L)
 	return 1;
 }
 
+/*
+ * nsl.sleep(seconds) -> true
+ * Sleeps for seconds (a number, fractions allowed, at most a day); a
+ * signal that interrupts it does not cut it short. @see nanosleep(2)
+ */
+static int l_sleep(lua_State *L)
+{
+	lua_Number s = luaL_checknumber(L, 1);
+	nsl_checknargs(L, 1);
+	if (!(s >= 0 && s <= 86400))
+		return luaL_argerror(L, 1, "seconds must be from 0 to 86400");
+	struct timespec ts = {(time_t)s, (long)((s - floor(s)) * 1e9)};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/*
+ * nsl.time(["monotonic"|"real"]) -> seconds
+ * The time as a float: by default monotonic (for durations and
+ * timeouts), or "real", seconds since the epoch. @see clock_gettime(2)
+ */
+static int l_time(lua_State *L)
+{
+	static const char *const clocks[] = {"monotonic", "real", NULL};
+	int which = luaL_checkoption(L, 1, "monotonic", clocks);
+	nsl_checknargs(L, 1);
+	struct timespec ts;
+	clock_gettime(which ? CLOCK_REALTIME : CLOCK_MONOTONIC, &ts);
+	lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+	return 1;
+}
+
 const luaL_Reg nsl_sys_funcs[] = {
+	{"sleep", l_sleep},
+	{"time", l_time},
 	{"setids", l_setids},
 	{"setsid", l_setsid},
 	{"getsid", l_getsid},

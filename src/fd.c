@@ -280,7 +280,36 @@ static int l_poll(lua_State *L)
 	return 1;
 }
 
+static const nsl_flag open_flags[] = {
+	{"rdonly", O_RDONLY}, {"wronly", O_WRONLY}, {"rdwr", O_RDWR},
+	{"creat", O_CREAT}, {"excl", O_EXCL}, {"trunc", O_TRUNC},
+	{"append", O_APPEND}, {"nofollow", O_NOFOLLOW},
+	{"directory", O_DIRECTORY}, {"noctty", O_NOCTTY}, {NULL, 0},
+};
+
+/*
+ * nsl.open(path [, flags [, mode]]) -> fd
+ * Opens a file and returns its descriptor, close-on-exec. flags: names
+ * from rdonly (the default), wronly, rdwr, creat, excl, trunc, append,
+ * nofollow, directory, noctty; mode (default 0644) applies with creat,
+ * less the umask. @see open(2)
+ */
+static int l_open(lua_State *L)
+{
+	const char *path = nsl_checkname(L, 1, PATH_MAX, NULL);
+	int flags = (int)nsl_checkflags(L, 2, open_flags, "open flag");
+	lua_Integer mode = luaL_optinteger(L, 3, 0644);
+	nsl_checknargs(L, 3);
+	luaL_argcheck(L, mode >= 0 && mode <= 07777, 3, "mode must be from 0 to 07777");
+	int fd = open(path, flags | O_CLOEXEC, (mode_t)mode);
+	if (fd < 0)
+		return nsl_pusherrno(L, "open %s", path);
+	lua_pushinteger(L, fd);
+	return 1;
+}
+
 const luaL_Reg nsl_fd_funcs[] = {
+	{"open", l_open},
 	{"poll", l_poll},
 	{"pipe", l_pipe},
 	{"close", l_close},

@@ -301,7 +301,32 @@ static long mapped_id(const nsl_idmap_entry *map, size_t n, uint32_t own)
 
 static const char *const clone_fields[] = {"args", "uid_map", "gid_map",
                                            "setgroups", "pdeathsig",
-                                           "collect", NULL};
+                                           "collect", "cgroups", NULL};
+
+#define CLONE_CGROUPS_MAX 16
+
+/* opts.cgroups: a list of cgroup directories, checked and collected in
+ * paths (pointers into the option table, which outlives the call). */
+static int check_clone_cgroups(lua_State *L, int t, const char *paths[])
+{
+	if (!lua_istable(L, t))
+		luaL_error(L, "clone options: cgroups must be a list of cgroup directories (got %s)",
+		           luaL_typename(L, t));
+	lua_Integer n = luaL_len(L, t);
+	if (n < 0 || n > CLONE_CGROUPS_MAX)
+		luaL_error(L, "clone options: cgroups takes at most %d directories", CLONE_CGROUPS_MAX);
+	for (lua_Integer i = 1; i <= n; i++) {
+		lua_geti(L, t, i);
+		size_t len;
+		const char *p = lua_tolstring(L, -1, &len);
+		if (lua_type(L, -1) != LUA_TSTRING || p[0] != '/' || strlen(p) != len ||
+		    len > PATH_MAX - 32)
+			luaL_error(L, "clone options: cgroups[%d] must be an absolute path", (int)i);
+		paths[i - 1] = p;
+		lua_pop(L, 1);
+	}
+	return (int)n;
+}
 
 /*
  * nsl.clone(namespaces, fn [, opts]) -> pid
@@ -315,7 +340,11 @@ static const char *const clone_fields[] = {"args", "uid_map", "gid_map",
  * "allow"); pdeathsig (a signal the child gets when the caller dies);
  * collect (default true: collect the caller's garbage first, so that no
  * finalizer of the caller's dead objects runs again in the child; its cost
- * grows with the heap, about 0.5 ms per MB: false skips it).
+ * grows with the heap, about 0.5 ms per MB: false skips it); cgroups (a
+ * list of cgroup directories, one per hierarchy: the parent moves the child
+ * into each before fn starts, so that no instruction of the child runs
+ * outside its limits; with the "cgroup" namespace, the child unshares it
+ * once it is in them, so that they are the root it sees).
  * Stdio is flushed before the clone, so nothing prints twice. A process
  * with several threads is refused. @see clone(2)
  */
@@ -324,7 +353,8 @@ static int l_clone(lua_State *L)
 	nsl_idmap_entry uid_map[NSL_IDMAP_MAX], gid_map[NSL_IDMAP_MAX];
 	size_t n_uid = 0, n_gid = 0;
 	const char *setgroups = NULL;
-	int pdeathsig = 0, args = 0, collect = 1;
+	int pdeathsig = 0, args = 0, collect = 1, n_cg = 0;
+	const char *cgroups[CLONE_CGROUPS_MAX];
 	lua_Integer nargs = 0;
 	nsl_error err;
 
@@ -367,7 +397,15 @@ static int l_clone(lua_State *L)
 			collect = lua_toboolean(L, -1);
 		}
 		lua_pop(L, 1);
+		if (lua_getfield(L, 3, "cgroups") != LUA_TNIL)
+			n_cg = check_clone_cgroups(L, lua_gettop(L), cgroups);
+		lua_pop(L, 1);
 	}
+	/* A cgroup namespace made at clone time would be rooted at the
+	 * caller's group: the child makes it after it was moved. */
+	int late_cgroupns = n_cg > 0 && (flags & CLONE_NEWCGROUP);
+	if (late_cgroupns)
+		flags &= ~(unsigned long)CLONE_NEWCGROUP;
 	if ((n_uid || n_gid || setgroups) && !(flags & CLONE_NEWUSER))
 		luaL_error(L, "clone options: uid_map, gid_map and setgroups need the 'user' namespace");
 	if (n_gid && !setgroups)
@@ -414,6 +452,10 @@ static int l_clone(lua_State *L)
 			kill(getpid(), pdeathsig);
 			_exit(127);
 		}
+		if (late_cgroupns && unshare(CLONE_NEWCGROUP) < 0) {
+			fprintf(stderr, "nsl.clone: unshare cgroup: %s\n", strerror(errno));
+			_exit(127);
+		}
 		if ((as_gid >= 0 && setresgid((gid_t)as_gid, (gid_t)as_gid, (gid_t)as_gid) < 0) ||
 		    (as_uid >= 0 && setresuid((uid_t)as_uid, (uid_t)as_uid, (uid_t)as_uid) < 0)) {
 			fprintf(stderr, "nsl.clone: switching to the mapped ids: %s\n",
@@ -430,6 +472,17 @@ static int l_clone(lua_State *L)
 		kill(pid, SIGKILL);
 		NSL_RETRY(waitpid(pid, NULL, 0));
 		return nsl_pushfail(L, &err);
+	}
+	for (int i = 0; i < n_cg; i++) {
+		char file[PATH_MAX], num[24];
+		snprintf(file, sizeof file, "%s/cgroup.procs", cgroups[i]);
+		int len = snprintf(num, sizeof num, "%d", (int)pid);
+		if (nsl_write_file(file, num, (size_t)len, &err) < 0) {
+			close(sync[1]);
+			kill(pid, SIGKILL);
+			NSL_RETRY(waitpid(pid, NULL, 0));
+			return nsl_pushfail(L, &err);
+		}
 	}
 	if (NSL_RETRY(write(sync[1], "1", 1)) != 1) {
 		int saved = errno;

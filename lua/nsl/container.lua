@@ -29,6 +29,7 @@ local M = {}
 
 local rootfs = require "nsl.rootfs"
 local netmode = require "nsl.netmode"
+local state = require "nsl.state"
 
 -- Errors of the collaborators, prefixed with the spec field they concern.
 local function resolve_root(value)
@@ -226,10 +227,33 @@ local function check_spec(spec)
   end
   cfg.name = spec.name
   if spec.limits ~= nil then
-    spec_error("limits: cgroup limits are not supported yet (they come with named and detached containers)")
+    local ok, lim = pcall(require("nsl.cgroup").check, spec.limits)
+    if not ok then
+      lim = tostring(lim)
+      error("container: " .. (lim:find("^limits") and lim or "limits: " .. lim), 0)
+    end
+    cfg.limits = lim
   end
-  if spec.detach ~= nil then
-    spec_error("detach: detached containers are not supported yet")
+  if spec.detach ~= nil and spec.detach ~= false then
+    check_type("detach", spec.detach, "boolean", "table")
+    local d = { log_max = 1048576 }
+    if type(spec.detach) == "table" then
+      for k, v in pairs(spec.detach) do
+        if k ~= "log_max" then
+          spec_error("detach: unknown field '%s' (expected log_max)", tostring(k))
+        end
+        local n = math.type(v) == "integer" and v
+        if type(v) == "string" then
+          local num, unit = v:match("^(%d+)([kKmM]?)$")
+          n = num and tonumber(num) * ((unit == "" and 1) or (unit:lower() == "k" and 1024) or 1048576)
+        end
+        if not n or n < 4096 or n > 1 << 40 then
+          spec_error("detach.log_max must be a size in bytes of at least 4096, like 1048576 or \"8M\" (got %s)", tostring(v))
+        end
+        d.log_max = n
+      end
+    end
+    cfg.detach = d
   end
 
   if spec.hostname ~= nil then
@@ -659,28 +683,84 @@ Container.__index = Container
 -- nobody holds is finalized, which destroys it).
 local running = setmetatable({}, { __mode = "v" })
 
-local function read_file(path)
-  local f = io.open(path)
-  if not f then return nil end
-  local s = f:read("l")
-  f:close()
-  return s
-end
+local read_file = state.read_file
 
 -- Why an unprivileged user namespace was refused, and how to allow it
 -- (proc is the root of the sysctl files, "/proc" but for tests).
 function M.userns_hint(proc)
   proc = proc or "/proc"
-  if read_file(proc .. "/sys/kernel/unprivileged_userns_clone") == "0" then
+  local function sysctl(name)
+    local s = read_file(proc .. "/sys/" .. name)
+    return s and s:match("^(%S*)")
+  end
+  if sysctl("kernel/unprivileged_userns_clone") == "0" then
     return "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0); allow them with: sysctl -w kernel.unprivileged_userns_clone=1"
   end
-  if read_file(proc .. "/sys/user/max_user_namespaces") == "0" then
+  if sysctl("user/max_user_namespaces") == "0" then
     return "user namespaces are disabled (user.max_user_namespaces = 0); allow them with: sysctl -w user.max_user_namespaces=15000"
   end
-  if read_file(proc .. "/sys/kernel/apparmor_restrict_unprivileged_userns") == "1" then
+  if sysctl("kernel/apparmor_restrict_unprivileged_userns") == "1" then
     return "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns = 1); allow them with: sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile for nsl with the 'userns' rule"
   end
   return nil
+end
+
+-- ---- host resources, and their record --------------------------------------
+--
+-- What a container holds on the host: its root's state (rootfs), its
+-- network (netmode plan), its cgroup, and its state directory. The first
+-- three are recorded in the state file as plain data, so that whoever
+-- cleans up (the script, a detached container's supervisor, or a later
+-- process that found the owner dead) rebuilds them with restore().
+
+local function cgroup_module()
+  return require "nsl.cgroup"
+end
+
+-- Plain data of an object (its fields that are not functions).
+local function fields(obj)
+  if obj == nil then return nil end
+  return state.decode("return " .. state.encode(obj))
+end
+
+-- Releases everything a record says the container holds; kills its
+-- processes first if any are left. Returns whether its memory limit
+-- killed something (checked before the group goes).
+function M.release(rec)
+  local oom = false
+  local errs = {}
+  if rec.pid and state.alive(rec.pid, rec.pid_start) then
+    nsl.kill(rec.pid, "KILL")
+  end
+  if rec.cgroup then
+    local cg = cgroup_module().open(rec.cgroup)
+    if cg then
+      oom = (cg:oom_killed())
+      cg:kill()
+      local ok, err = cg:destroy()
+      if not ok then errs[#errs + 1] = err end
+    end
+  end
+  if rec.plan then
+    local ok, err = netmode.restore(rec.plan):cleanup()
+    if not ok then errs[#errs + 1] = err end
+  end
+  if rec.root then
+    local ok, err = rootfs.restore(rec.root):cleanup()
+    if not ok then errs[#errs + 1] = err end
+  end
+  if #errs > 0 then error(table.concat(errs, "; "), 0) end
+  return oom
+end
+
+local swept = false
+
+-- Once per process, before its first container: what processes killed
+-- before they could clean up left behind is released.
+local function sweep_once()
+  if swept then return end
+  swept = true
+  pcall(state.sweep, M.release)
 end
 
 local function cleanup_host(self)
@@ -688,6 +768,11 @@ local function cleanup_host(self)
   if self._forwarding then
     nsl.stop_forwarding(self._forwarding)
     self._forwarding = nil
+  end
+  if self._cg then
+    local ok, err = self._cg:destroy()
+    if not ok then errs[#errs + 1] = tostring(err) end
+    self._cg = nil
   end
   for _, obj in ipairs({ self._plan, self._root }) do
     if obj then
@@ -697,6 +782,10 @@ local function cleanup_host(self)
     end
   end
   self._plan, self._root = nil, nil
+  if self._id and self._cfg and not self.detached then
+    state.remove(self._id)
+    self._id = nil
+  end
   if #errs > 0 then
     io.stderr:write("nsl: container cleanup: ", table.concat(errs, "; "), "\n")
   end
@@ -711,25 +800,48 @@ local function abort(self, msg, fds)
     running[self.pid] = nil
   end
   self.pid = nil
+  if self._cg then self._cg:kill() end
+  self.detached = nil -- so that its state goes too
   cleanup_host(self)
   self.state = "created"
   return nil, msg
 end
 
---- Starts the container; returns the container, or nil and "<step>: <reason>".
-function Container:start()
-  if self.state == "running" then return nil, "start: the container is already running" end
-  if self.state == "destroyed" then return nil, "start: the container was destroyed" end
-  local cfg = self._cfg
-  self.status = nil
-  local ok, err = pcall(cfg.root.prepare, cfg.root)
-  self._root = cfg.root
-  if not ok then return abort(self, "rootfs: " .. tostring(err), {}) end
-  self._plan = cfg.plan
+-- The record a container starts with (see nsl.state).
+local anon_seq = 0
+local function new_record(self, cfg)
+  local id = cfg.name
+  if not id then
+    anon_seq = anon_seq + 1
+    id = ("_anon-%d-%d"):format(nsl.getpid(), anon_seq)
+  end
+  local h = cfg.hardening
+  local command = cfg.command
+  if type(command) ~= "table" then command = { "(a Lua function)" } end
+  return {
+    id = id, name = cfg.name, status = "starting",
+    owner = nsl.getpid(), owner_start = state.start_time(nsl.getpid()),
+    detached = cfg.detach and true or nil, started = nsl.time("real"),
+    command = command, hostname = cfg.hostname, namespaces = cfg.ns_list,
+    net = type(cfg.net) == "string" and cfg.net or cfg.plan.mode,
+    exec = {
+      env = cfg.env, cwd = cfg.cwd, capmask = cfg.capmask, user = cfg.ns.user or nil,
+      pivot_root = h.pivot_root, new_session = h.new_session,
+      resolve_cwd = h.resolve_cwd, capabilities = h.capabilities,
+      no_new_privs = h.no_new_privs,
+    },
+  }
+end
 
+-- Clones the container's PID 1, sets up its network, runs on_start
+-- (through ready(pid) when given) and lets it exec its command. Returns
+-- the pid, or nil and "<step>: <reason>" after undoing its own part (the
+-- process and the network).
+local function launch(self, cfg, opts)
   local status_r, status_w = assert(nsl.pipe())
   local go_r, go_w = assert(nsl.pipe())
   local hide_binary = nsl.geteuid() == 0
+  local stdio = opts.stdio
   local pid, cerr, errno = nsl.clone(cfg.ns_list, function()
     -- No collection in the child until its command: the caller's garbage
     -- (collect = false above keeps the start fast) must not be finalized
@@ -745,70 +857,319 @@ function Container:start()
     if hide_binary then nsl.dumpable(false) end
     nsl.close(status_r)
     nsl.close(go_w)
+    if stdio then
+      for i = 0, 2 do nsl.dup2(stdio[i], i) end
+    end
     return child_main(cfg, status_w, go_r)
-  end, { uid_map = cfg.uid_map, gid_map = cfg.gid_map, pdeathsig = "KILL", collect = false })
+  end, { uid_map = cfg.uid_map, gid_map = cfg.gid_map, pdeathsig = "KILL",
+         collect = false, cgroups = opts.cgroups })
   nsl.close(status_w)
   nsl.close(go_r)
   local fds = { status_r, go_w }
+  local function undo(msg)
+    for _, fd in ipairs(fds) do nsl.close(fd) end
+    if pid then
+      nsl.kill(pid, "KILL")
+      nsl.wait(pid)
+      running[pid] = nil
+    end
+    if cfg.plan.setup then pcall(cfg.plan.cleanup, cfg.plan) end
+    return nil, msg
+  end
   if not pid then
     local hint = cfg.ns.user and nsl.geteuid() ~= 0 and (errno == 1 or errno == 28 or errno == 13)
       and M.userns_hint()
-    return abort(self, cerr .. (hint and (": " .. hint) or ""), fds)
+    return undo(cerr .. (hint and (": " .. hint) or ""))
   end
-  self.pid = pid
-  running[pid] = self
-  nsl.forward_signals(pid)
-  self._forwarding = pid
-
+  if opts.track then
+    running[pid] = self
+    nsl.forward_signals(pid)
+    self._forwarding = pid
+  end
   if cfg.plan.setup then
     local nok, nerr = pcall(cfg.plan.setup, cfg.plan, pid)
-    if not nok then return abort(self, "network: " .. tostring(nerr), fds) end
+    if not nok then return undo("network: " .. tostring(nerr)) end
   end
   local msg = nsl.read(status_r) or ""
   if msg ~= "R" then
     if msg == "" then
       nsl.kill(pid, "KILL")
       local _, how, n = nsl.wait(pid)
-      self.pid = nil
       running[pid] = nil
-      return abort(self, ("setup: the container ended during setup (%s %s)"):format(how, n), fds)
+      pid = nil
+      return undo(("setup: the container ended during setup (%s %s)"):format(how, n))
     end
-    return abort(self, msg:sub(2), fds)
+    return undo(msg:sub(2))
   end
-  if cfg.on_start then
-    local sok, serr = pcall(cfg.on_start, self)
-    if not sok then return abort(self, "on_start: " .. tostring(serr), fds) end
+  if opts.ready then
+    local rok, rerr = opts.ready(pid)
+    if not rok then return undo(rerr) end
   end
   nsl.write(go_w, "G")
   nsl.close(go_w)
   msg = nsl.read(status_r) or ""
   nsl.close(status_r)
-  if msg ~= "" then return abort(self, msg:sub(2), {}) end
+  fds = {}
+  if msg ~= "" then return undo(msg:sub(2)) end
+  return pid
+end
+
+-- The nsl binary and the supervisor of detached containers.
+local function helper_paths()
+  local bin = os.getenv("NSL_BIN")
+  if not bin or bin == "" then
+    local exe = nsl.readlink("/proc/self/exe")
+    if exe and exe:match("[^/]+$"):find("^nsl") then bin = exe end
+  end
+  if not bin then
+    for dir in (os.getenv("PATH") or ""):gmatch("[^:]+") do
+      local st = nsl.lstat(dir .. "/nsl")
+      if st then bin = nsl.realpath(dir .. "/nsl"); break end
+    end
+  end
+  if not bin then
+    return nil, "the nsl binary (which cleans up after a detached container) was not found: set NSL_BIN or put nsl in PATH"
+  end
+  local dir = bin:match("^(.*)/[^/]*$") or "."
+  local candidates = { os.getenv("NSL_MONITOR"), dir .. "/nsl-monitor", dir .. "/../libexec/nsl/nsl-monitor" }
+  for _, m in pairs(candidates) do
+    if m ~= "" then
+      local st = nsl.lstat(m)
+      if st and st.type == "file" and st.mode & 73 ~= 0 then return bin, m end
+    end
+  end
+  return nil, "the supervisor nsl-monitor was not found next to " .. bin ..
+    " or in its ../libexec/nsl (set NSL_MONITOR)"
+end
+
+-- The supervisor's part of a detached start: in a process of its own
+-- session, it launches the container with its output going to a pipe,
+-- records it as running with itself as the owner, and becomes the
+-- monitor (nsl-monitor), which logs the output, records the end and then
+-- runs `nsl __reap` to clean up.
+local function supervisor_main(self, cfg, rec, res_w, cmd_r, bin, monitor)
+  nsl.stop_forwarding()
+  nsl.setsid()
+  local null = assert(nsl.open("/dev/null", "rdwr"))
+  for i = 0, 2 do nsl.dup2(null, i) end
+  local log_r, log_w = assert(nsl.pipe())
+  local function ready(pid)
+    nsl.write(res_w, "P" .. pid)
+    local answer = nsl.read(cmd_r) or ""
+    if answer == "G" then return true end
+    if answer == "" then return nil, "on_start: the script ended" end
+    return nil, answer:sub(2)
+  end
+  local pid, err = launch(self, cfg, {
+    stdio = { [0] = null, log_w, log_w },
+    cgroups = rec.cgroup_paths,
+    ready = cfg.on_start and ready or nil,
+  })
+  nsl.close(log_w)
+  if not pid then
+    nsl.write(res_w, "E" .. err)
+    return 1
+  end
+  rec.pid, rec.pid_start = pid, state.start_time(pid)
+  rec.owner, rec.owner_start = nsl.getpid(), state.start_time(nsl.getpid())
+  rec.plan, rec.address = fields(cfg.plan.setup and cfg.plan or nil), cfg.plan.address
+  rec.status = "running"
+  rec.log = state.dir(rec.id) .. "/log"
+  state.write(rec.id, rec)
+  nsl.write(res_w, "R")
+  nsl.close(res_w)
+  nsl.close(cmd_r)
+  nsl.dup2(log_r, 3)
+  local dir = state.dir(rec.id)
+  local _, eerr = nsl.exec({ monitor, "--pid", tostring(pid), "--log", dir .. "/log",
+    "--log-max", tostring(cfg.detach.log_max), "--exit-file", dir .. "/exit",
+    "--", bin, "__reap", rec.id },
+    { env = { PATH = DEFAULT_PATH, NSL_STATE_DIR = state.root() }, keep_fds = { 3 } })
+  -- No monitor: nothing would record the end; end it now.
+  local f = io.open(dir .. "/log", "a")
+  if f then f:write("nsl: ", tostring(eerr), "\n"); f:close() end
+  nsl.kill(pid, "KILL")
+  nsl.wait(pid)
+  return M.reap(rec.id, { how = "exit", code = 127 }) and 1 or 1
+end
+
+local function start_detached(self, cfg, rec)
+  local bin, monitor = helper_paths()
+  if not bin then return nil, "detach: " .. monitor end
+  local res_r, res_w = assert(nsl.pipe())
+  local cmd_r, cmd_w = assert(nsl.pipe())
+  -- Two forks: the supervisor is not the script's child (it is the
+  -- init's), so that the script's own waits never reap it.
+  local t, err = nsl.clone({}, function()
+    nsl.close(res_r)
+    nsl.close(cmd_w)
+    collectgarbage("stop")
+    local sv = nsl.clone({}, function()
+      return supervisor_main(self, cfg, rec, res_w, cmd_r, bin, monitor)
+    end, { collect = false })
+    return sv and 0 or 1
+  end, { collect = false })
+  nsl.close(res_w)
+  nsl.close(cmd_r)
+  if not t then
+    nsl.close(res_r); nsl.close(cmd_w)
+    return nil, "detach: " .. err
+  end
+  nsl.wait(t)
+  local result
+  while true do
+    local msg = nsl.read(res_r) or ""
+    if msg:sub(1, 1) == "P" then
+      self.pid = tonumber(msg:sub(2))
+      local ok, serr = pcall(cfg.on_start, self)
+      nsl.write(cmd_w, ok and "G" or ("Eon_start: " .. tostring(serr)))
+    else
+      result = msg
+      break
+    end
+  end
+  nsl.close(res_r)
+  nsl.close(cmd_w)
+  if result ~= "R" then
+    self.pid = nil
+    return nil, result == "" and "detach: the supervisor ended before the container started"
+      or result:sub(2)
+  end
+  local now = state.read(rec.id) or rec
+  self._rec = now
+  self.pid, self.address = now.pid, now.address
+  self._root, self._plan = nil, nil -- the supervisor's now
+  return true
+end
+
+--- Starts the container; returns the container, or nil and "<step>: <reason>".
+function Container:start()
+  if self.state == "running" then return nil, "start: the container is already running" end
+  if self.state == "destroyed" then return nil, "start: the container was destroyed" end
+  local cfg = self._cfg
+  if not cfg then return nil, "start: a container found by name cannot be started again from here" end
+  self.status = nil
+  sweep_once()
+  local rec = new_record(self, cfg)
+  local cok, cerr = state.claim(rec.id, rec, M.release)
+  if not cok then return nil, "name: " .. cerr end
+  self._id = rec.id
+  self.detached = cfg.detach and true or nil
+  local ok, err = pcall(cfg.root.prepare, cfg.root)
+  self._root = cfg.root
+  if not ok then return abort(self, "rootfs: " .. tostring(err), {}) end
+  rec.root = fields(cfg.root)
+  rec.rootfs = cfg.root:inspect_dir()
+  if cfg.limits then
+    local cg, gerr = cgroup_module().create(rec.id, cfg.limits)
+    if not cg then return abort(self, "limits: " .. tostring(gerr), {}) end
+    self._cg = cg
+    rec.cgroup = rec.id
+    rec.cgroup_paths = cg:dirs()
+  end
+  if rec.root or rec.cgroup then state.write(rec.id, rec) end
+  self._plan = cfg.plan
+
+  if cfg.detach then
+    local dok, derr = start_detached(self, cfg, rec)
+    if not dok then return abort(self, derr, {}) end
+    self._cg = nil -- the supervisor's now
+    self.state = "running"
+    return self
+  end
+
+  local pid, lerr = launch(self, cfg, {
+    track = true, cgroups = rec.cgroup_paths,
+    ready = cfg.on_start and function(p)
+      self.pid = p
+      local sok, serr = pcall(cfg.on_start, self)
+      if not sok then return nil, "on_start: " .. tostring(serr) end
+      return true
+    end,
+  })
+  if not pid then
+    self.pid = nil
+    return abort(self, lerr, {})
+  end
+  self.pid = pid
+  self.address = cfg.plan.address
+  rec.pid, rec.pid_start = pid, state.start_time(pid)
+  rec.plan, rec.address = fields(cfg.plan.setup and cfg.plan or nil), cfg.plan.address
+  rec.status = "running"
+  state.write(rec.id, rec)
+  self._rec = rec
   self.state = "running"
   return self
 end
 
 -- Records how the container ended and releases what it held on the host.
-local function ended(self, ok, how, n)
+local function ended(self, ok, how, n, oom)
   if self.pid then running[self.pid] = nil end
-  self.status = { ok, how, n }
+  self.status = { ok, how, n, oom }
   self.pid = nil
   self.state = "exited"
   cleanup_host(self)
 end
 
---- Waits for the container to end: ok, "exit"|"signal", n (as os.execute).
+-- Did the memory limit kill the container? Only asked when it ended
+-- badly: with init = true, a killed command shows as init's exit 137.
+local function oom_of(self, ok)
+  if ok or not self._cg then return nil end
+  local hit = self._cg:oom_killed()
+  return hit and "oom" or nil
+end
+
+-- The end of a container this process did not start (or a detached
+-- one): from its record once the owner is done with it.
+local function recorded_end(self)
+  local rec = self._id and state.read(self._id)
+  if rec and rec.status == "exited" then
+    self.status = { rec.how == "exit" and rec.code == 0 or nil, rec.how, rec.code,
+      rec.oom and "oom" or nil }
+    self._rec = rec
+  else
+    self.status = { nil, "unknown", nil }
+  end
+  self.pid = nil
+  self.state = "exited"
+  return table.unpack(self.status, 1, self.status[4] and 4 or 3)
+end
+
+-- The process whose end tells that the container's end is known: its
+-- PID 1 for a container of this process, else the owner of its record.
+local function watch_pid(self)
+  if running[self.pid or 0] == self then return self.pid end
+  local rec = self._rec
+  if rec and rec.detached then return rec.owner end
+  return self.pid
+end
+
+--- Waits for the container to end: ok, "exit"|"signal", n (as
+--- os.execute), and "oom" as a fourth value when its memory limit killed
+--- it. For a container started by another process (found by name), the
+--- wait lasts until its supervisor recorded the end.
 function Container:wait()
   if self.state ~= "running" then
-    if self.status then return table.unpack(self.status, 1, 3) end
+    if self.status then return table.unpack(self.status, 1, self.status[4] and 4 or 3) end
     return nil, "wait: the container is not running"
+  end
+  if running[self.pid] ~= self then
+    local target = watch_pid(self)
+    local fd = target and nsl.pidfd(target)
+    if fd then
+      while #nsl.poll({ fd }) == 0 do end
+      nsl.close(fd)
+    end
+    return recorded_end(self)
   end
   local ok, how, n = nsl.wait(self.pid)
   if how ~= "exit" and how ~= "signal" then
     -- Someone else reaped it (nsl.wait on its pid): it is gone all the same.
     ok, how, n = nil, "exit", 255
   end
-  ended(self, ok, how, n)
+  local oom = oom_of(self, ok)
+  ended(self, ok, how, n, oom)
+  if oom then return ok, how, n, oom end
   return ok, how, n
 end
 
@@ -822,19 +1183,66 @@ end
 --- Sends a signal (TERM by default) to the container's PID 1.
 function Container:kill(sig)
   if self.state ~= "running" then return nil, "kill: the container is not running" end
+  local rec = self._rec
+  if running[self.pid] ~= self and rec and not state.alive(rec.pid, rec.pid_start) then
+    return nil, "kill: the container is not running"
+  end
   return nsl.kill(self.pid, sig or "TERM")
 end
 
---- Kills the container if it runs and releases everything it holds.
+--- Stops the container: TERM, then KILL when it has not ended after
+--- grace seconds (default 10). Returns what wait returns.
+function Container:stop(grace)
+  if self.state ~= "running" then return self:wait() end
+  grace = grace or 10
+  if type(grace) ~= "number" or grace < 0 then error("stop: grace must be a number of seconds", 2) end
+  local target = watch_pid(self)
+  local fd = target and nsl.pidfd(target)
+  self:kill("TERM")
+  if fd then
+    local deadline = nsl.time() + grace
+    while nsl.time() < deadline and #nsl.poll({ fd }, deadline - nsl.time()) == 0 do end
+    if #nsl.poll({ fd }, 0) == 0 then self:kill("KILL") end
+    nsl.close(fd)
+  end
+  return self:wait()
+end
+
+--- Kills the container if it runs and releases everything it holds; a
+--- detached container's state goes too.
 function Container:destroy()
   if self.state == "running" and self.pid then
-    nsl.kill(self.pid, "KILL")
-    local ok, how, n = nsl.wait(self.pid)
-    ended(self, ok, how, n)
+    if running[self.pid] == self then
+      nsl.kill(self.pid, "KILL")
+      local ok, how, n = nsl.wait(self.pid)
+      ended(self, ok, how, n, oom_of(self, ok))
+    else
+      self:kill("KILL")
+      self:wait()
+    end
+  end
+  if self._id and self._rec and (self._rec.detached or not self._cfg) then
+    -- a detached one, or one found by name: its record, once ended
+    local rec = state.read(self._id)
+    if rec and state.status(rec) ~= "running" and state.status(rec) ~= "starting" then
+      state.remove(self._id)
+    end
   end
   cleanup_host(self)
   self.state = "destroyed"
   return true
+end
+
+--- Removes the state of an ended container (as `nsl rm`); a running one
+--- is refused unless force, which kills it first.
+function Container:remove(force)
+  if self.state == "running" then
+    local rec = self._id and state.read(self._id)
+    if rec and state.status(rec) == "running" and not force then
+      return nil, ("remove: %s is running (stop it first, or force)"):format(self.name or self._id)
+    end
+  end
+  return self:destroy()
 end
 
 --- The inode number of one of the container's namespaces.
@@ -843,38 +1251,86 @@ function Container:nsid(ns)
   return nsl.nsid(self.pid, ns)
 end
 
+--- Memory, cpu time and process count from the container's cgroup:
+--- {memory = bytes, memory_peak =, cpu = seconds, cpu_throttled =,
+--- pids =}; nil, message for a container without limits.
+function Container:stats()
+  if self.state ~= "running" then return nil, "stats: the container is not running" end
+  local cg = self._cg
+  if not cg then
+    local name = self._rec and self._rec.cgroup
+    if not name then return nil, "stats: the container has no cgroup (give it limits, or limits = {})" end
+    local err
+    cg, err = cgroup_module().open(name)
+    if not cg then return nil, "stats: " .. tostring(err) end
+  end
+  return cg:stats()
+end
+
+-- What exec needs of the container: its settings, from the spec or from
+-- the record of one found by name.
+local function exec_settings(self)
+  local cfg = self._cfg
+  if cfg then
+    local h = cfg.hardening
+    return { env = cfg.env, cwd = cfg.cwd, capmask = cfg.capmask, user = cfg.ns.user,
+      pivot_root = h.pivot_root, new_session = h.new_session, resolve_cwd = h.resolve_cwd,
+      capabilities = h.capabilities, no_new_privs = h.no_new_privs }
+  end
+  return self._rec.exec
+end
+
 --- Runs argv inside the running container (its namespaces, root,
---- environment, capabilities and no_new_privs); waits and returns the
---- os.execute triple. opts: env (added to the container's), cwd.
+--- environment, capabilities, no_new_privs and cgroup); waits and returns
+--- the os.execute triple. opts: env (added to the container's), cwd, tty
+--- (true: a new pseudo-terminal relayed to the caller's stdio).
 function Container:exec(argv, opts)
   if type(argv) ~= "table" or #argv < 1 then
     error("exec: argv must be a table with at least one string", 2)
   end
+  for i, a in ipairs(argv) do
+    if type(a) ~= "string" and type(a) ~= "number" then
+      error(("exec: argv[%d] must be a string (got %s)"):format(i, type(a)), 2)
+    end
+  end
   opts = opts or {}
   if type(opts) ~= "table" then error("exec: opts must be a table", 2) end
   for k in pairs(opts) do
-    if k ~= "env" and k ~= "cwd" then
-      error(("exec: unknown option '%s' (expected env, cwd)"):format(tostring(k)), 2)
+    if k ~= "env" and k ~= "cwd" and k ~= "tty" then
+      error(("exec: unknown option '%s' (expected env, cwd, tty)"):format(tostring(k)), 2)
     end
   end
   if opts.cwd ~= nil and not is_absolute(opts.cwd) then
     error("exec: cwd must be an absolute path", 2)
   end
+  if opts.env ~= nil and type(opts.env) ~= "table" then error("exec: env must be a table", 2) end
   if self.state ~= "running" then return nil, "exec: the container is not running" end
-  local cfg = self._cfg
+  local rec = self._rec
+  if rec and not state.alive(rec.pid, rec.pid_start) then
+    return nil, "exec: the container is not running"
+  end
+  local x = exec_settings(self)
   local env = {}
-  for k, v in pairs(cfg.env) do env[k] = v end
+  for k, v in pairs(x.env) do env[k] = v end
   for k, v in pairs(opts.env or {}) do env[k] = v or nil end
-  local cwd = opts.cwd or cfg.cwd
+  local cwd = opts.cwd or x.cwd
   local target = self.pid
+  local master, slave
+  if opts.tty then
+    if not nsl.openpty then return nil, "exec: terminals are not supported by this build" end
+    local perr
+    master, slave, perr = nsl.openpty()
+    if not master then return nil, "exec: " .. tostring(perr) end
+  end
   local pid, err = nsl.clone({}, function()
     nsl.stop_forwarding()
     if nsl.geteuid() == 0 then nsl.dumpable(false) end -- see start()
+    if master then nsl.close(master) end
     assert(nsl.setns(target))
-    if cfg.ns.user then assert(nsl.setids(0, 0)) end
+    if x.user then assert(nsl.setids(0, 0)) end
     -- Joining the mount namespace set the root to the namespace's; a
     -- chroot container's root is a directory in it.
-    if not cfg.hardening.pivot_root then
+    if not x.pivot_root then
       assert(nsl.chroot(("/proc/%d/root"):format(target)))
     end
     -- A new pid namespace takes effect for children only.
@@ -882,30 +1338,41 @@ function Container:exec(argv, opts)
     -- see it from inside the joined pid namespace, where getppid() is 0)
     local inner = assert(nsl.clone({}, function()
       nsl.pdeathsig("KILL")
-      local h = cfg.hardening
-      if h.new_session then nsl.setsid() end
-      assert(nsl.chdir(cwd, h.resolve_cwd and "/" or nil))
-      if h.capabilities then assert(nsl.caps_limit(cfg.capmask)) end
-      if h.no_new_privs then assert(nsl.no_new_privs()) end
+      if x.new_session or slave then nsl.setsid() end
+      if slave then assert(nsl.setctty(slave)) end
+      assert(nsl.chdir(cwd, x.resolve_cwd and "/" or nil))
+      if x.capabilities then assert(nsl.caps_limit(x.capmask)) end
+      if x.no_new_privs then assert(nsl.no_new_privs()) end
       local _, e = nsl.exec(argv, { env = env })
       io.stderr:write("nsl: ", e, "\n")
       return 127
     end, { collect = false }))
+    if slave then nsl.close(slave) end
     local _, how, n = nsl.wait(inner)
     if how == "signal" then
       nsl.kill(nsl.getpid(), n)
       return 128 + n
     end
     return n
-  end, { pdeathsig = "KILL", collect = false })
-  if not pid then return nil, err end
+  end, { pdeathsig = "KILL", collect = false, cgroups = rec and rec.cgroup_paths })
+  if slave then nsl.close(slave) end
+  if not pid then
+    if master then nsl.close(master) end
+    return nil, err
+  end
+  if master then
+    local ok, how, n = nsl.pty_relay(master, pid)
+    nsl.close(master)
+    return ok, how, n
+  end
   return nsl.wait(pid)
 end
 
 local function finalize(self)
   -- Only the process that made the container tears it down: a cloned
-  -- child holds a copy of this object and must leave it alone.
-  if self.creator == nsl.getpid() and self.state ~= "destroyed" then
+  -- child holds a copy of this object and must leave it alone. A
+  -- detached container outlives its handle.
+  if self.creator == nsl.getpid() and self.state ~= "destroyed" and not self.detached then
     self:destroy()
   end
 end
@@ -929,44 +1396,132 @@ function M.is_container(v)
   return getmetatable(v) == Container
 end
 
---- The running containers of this process (named state across processes
---- comes with detached containers).
+-- A handle on a container known from its record.
+local function from_record(rec)
+  local st = state.status(rec)
+  local c = setmetatable({
+    name = rec.name, _id = rec.id, _rec = rec, detached = rec.detached,
+    state = (st == "running" or st == "starting") and "running" or "exited",
+    pid = rec.pid, address = rec.address,
+  }, Container)
+  if c.state == "exited" and rec.status == "exited" then
+    c.status = { rec.how == "exit" and rec.code == 0 or nil, rec.how, rec.code,
+      rec.oom and "oom" or nil }
+    c.pid = nil
+  end
+  return c
+end
+
+local function check_name(name, what)
+  if type(name) ~= "string" or not name:match("^[%w][%w_.-]*$") or #name > 64 then
+    error(("%s: a container name is 1 to 64 letters, digits, '_', '.' or '-' (got %s)")
+      :format(what, type(name) == "string" and ("%q"):format(name) or type(name)), 3)
+  end
+end
+
+--- The record of a named container as plain data (nsl ps), with its
+--- status checked against its processes; nil when there is none.
+function M.info(name)
+  check_name(name, "info")
+  local rec = state.read(name)
+  if not rec then return nil end
+  local st = state.status(rec)
+  if st == "stale" then
+    state.sweep_one(name, M.release)
+    return nil
+  end
+  rec.state = st
+  return rec
+end
+
+--- The named containers on this host (of this user), as handles, by name;
+--- stale ones are cleaned up on the way.
 function M.list()
+  if not nsl.lstat(state.root()) then return {} end
+  state.sweep(M.release)
   local out = {}
-  for _, c in pairs(running) do out[#out + 1] = c end
-  table.sort(out, function(a, b) return a.pid < b.pid end)
+  for _, id in ipairs(state.ids()) do
+    local own
+    for _, c in pairs(running) do
+      if c._id == id then own = c end
+    end
+    if own then
+      out[#out + 1] = own
+    else
+      local rec = state.read(id)
+      if rec and rec.name then out[#out + 1] = from_record(rec) end
+    end
+  end
   return out
 end
 
---- A running container of this process by name.
+--- A named container by name: a handle to wait for it, kill it, exec in
+--- it, read its stats, remove it.
 function M.lookup(name)
+  check_name(name, "lookup")
   for _, c in pairs(running) do
     if c.name == name then return c end
   end
-  return nil, ("lookup: no running container named %s"):format(tostring(name))
+  local rec = M.info(name)
+  if not rec then return nil, ("lookup: no container named %s"):format(name) end
+  return from_record(rec)
 end
 
---- Waits until one of the containers ends: c, ok, how, n. A container
---- that already ended is returned at once. Children that are not
---- containers and end meanwhile are reaped (their status is lost).
+--- Releases what a detached container held, once it ended, and records
+--- its end (run by its supervisor as `nsl __reap ID`). exit: {how=, code=}
+--- when known, else read from the supervisor's exit file.
+function M.reap(id, exit)
+  local rec = state.read(id)
+  if not rec then return nil, "reap: no record for " .. tostring(id) end
+  if not exit then
+    local text = read_file(state.dir(id) .. "/exit") or ""
+    local how, code = text:match("^(%a+) (%d+)")
+    exit = { how = how or "exit", code = tonumber(code) or 255 }
+    rec.finished = tonumber(text:match("finished (%d+)"))
+  end
+  local ok, oom = pcall(M.release, rec)
+  if not ok then
+    local f = io.open(state.dir(id) .. "/log", "a")
+    if f then f:write("nsl: cleanup: ", tostring(oom), "\n"); f:close() end
+    oom = false
+  end
+  rec.status, rec.how, rec.code = "exited", exit.how, exit.code
+  rec.oom = (oom and not (exit.how == "exit" and exit.code == 0)) or nil
+  rec.finished = rec.finished or math.floor(nsl.time("real"))
+  rec.owner, rec.owner_start = nil, nil
+  rec.plan, rec.root, rec.cgroup, rec.cgroup_paths = nil, nil, nil, nil
+  state.write(id, rec)
+  return true
+end
+
+--- Waits until one of the containers ends: c, ok, how, n[, "oom"]. A
+--- container that already ended is returned at once. Other children of
+--- the caller are left alone.
 function M.wait_any(list)
   if type(list) ~= "table" or #list == 0 then
     error("wait_any: expected a non-empty list of containers", 2)
   end
-  for _, c in ipairs(list) do
+  for i, c in ipairs(list) do
+    if not M.is_container(c) then
+      error(("wait_any: list[%d] is not a container"):format(i), 2)
+    end
     if c.state ~= "running" then return c, c:wait() end
   end
-  while true do
-    local pid, ok, how, n = nsl.reap()
-    if not pid then return nil, ok end
-    local c = running[pid]
-    if c then
-      ended(c, ok, how, n)
-      for _, x in ipairs(list) do
-        if x == c then return c, ok, how, n end
-      end
+  local fds, by_fd = {}, {}
+  for _, c in ipairs(list) do
+    local fd = nsl.pidfd(watch_pid(c))
+    if not fd then
+      for _, f in ipairs(fds) do nsl.close(f) end
+      return c, c:wait()
     end
+    fds[#fds + 1] = fd
+    by_fd[fd] = c
   end
+  local ready
+  repeat ready = nsl.poll(fds) until #ready > 0
+  for _, f in ipairs(fds) do nsl.close(f) end
+  local c = by_fd[ready[1]]
+  return c, c:wait()
 end
 
 return M

@@ -504,4 +504,10 @@ function Plan:cleanup()
   return true
 end
 
+-- A plan rebuilt from its fields as a container's state file recorded
+-- them (plain data), so that a later process can clean up after it.
+function M.restore(t)
+  return setmetatable(t, Plan)
+end
+
 return M

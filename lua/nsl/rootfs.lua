@@ -615,4 +615,10 @@ function Root:cleanup()
   return true
 end
 
+-- A root rebuilt from its fields as a container's state file recorded
+-- them (plain data), so that a later process can clean up after it.
+function M.restore(t)
+  return setmetatable(t, Root)
+end
+
 return M

@@ -234,7 +234,7 @@ static const char *file_type(mode_t m)
 }
 
 /*
- * nsl.lstat(path) -> {type=, mode=, uid=, gid=, size=, major=, minor=}
+ * nsl.lstat(path) -> {type=, mode=, uid=, gid=, size=, ino=, mtime=, major=, minor=}
  * What the path itself is, without following a final symlink. type is
  * "file", "directory", "symlink", "char", "block", "fifo" or "socket";
  * major and minor are those of a device node. @see lstat(2)
@@ -257,6 +257,10 @@ static int l_lstat(lua_State *L)
 	lua_setfield(L, -2, "gid");
 	lua_pushinteger(L, st.st_size);
 	lua_setfield(L, -2, "size");
+	lua_pushinteger(L, (lua_Integer)st.st_ino);
+	lua_setfield(L, -2, "ino");
+	lua_pushinteger(L, (lua_Integer)st.st_mtim.tv_sec);
+	lua_setfield(L, -2, "mtime");
 	lua_pushinteger(L, major(st.st_rdev));
 	lua_setfield(L, -2, "major");
 	lua_pushinteger(L, minor(st.st_rdev));

@@ -38,12 +38,35 @@ static const int forward_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT,
 static unsigned forward_mask;          /* bit i: forward_signals[i] handled */
 static struct sigaction forward_saved[NFORWARD];
 
+/* A TERM, INT, HUP or QUIT forwarded arms an alarm: a target still there
+ * after forward_grace seconds gets SIGKILL (a command running as PID 1
+ * without a handler ignores TERM, and its caller would wait forever). */
+static unsigned forward_grace = 10;
+static volatile sig_atomic_t forward_armed;
+static struct sigaction alarm_saved;
+static int alarm_installed;
+
 static void forward_handler(int sig)
 {
 	int saved = errno;
 	for (int i = 0; i < FORWARD_MAX; i++)
 		if (forward_pids[i] > 0)
 			kill((pid_t)forward_pids[i], sig);
+	if (forward_grace && !forward_armed &&
+	    (sig == SIGTERM || sig == SIGINT || sig == SIGHUP || sig == SIGQUIT)) {
+		forward_armed = 1;
+		alarm(forward_grace);
+	}
+	errno = saved;
+}
+
+static void forward_alarm(int sig)
+{
+	int saved = errno;
+	(void)sig;
+	for (int i = 0; i < FORWARD_MAX; i++)
+		if (forward_pids[i] > 0)
+			kill((pid_t)forward_pids[i], SIGKILL);
 	errno = saved;
 }
 
@@ -62,6 +85,13 @@ static void forward_restore(void)
 		if (forward_mask & (1u << i))
 			sigaction(forward_signals[i], &forward_saved[i], NULL);
 	forward_mask = 0;
+	if (alarm_installed) {
+		if (forward_armed)
+			alarm(0);
+		sigaction(SIGALRM, &alarm_saved, NULL);
+		alarm_installed = 0;
+	}
+	forward_armed = 0;
 }
 
 /* Keeps only the capabilities in keep in the bounding, permitted and
@@ -242,15 +272,20 @@ static int l_dumpable(lua_State *L)
 }
 
 /*
- * nsl.forward_signals(pid) -> true
+ * nsl.forward_signals(pid [, grace]) -> true
  * From now on, TERM, INT, HUP, QUIT, USR1, USR2 and WINCH sent to the
  * caller are sent on to pid (and to every other pid registered) instead
- * of acting on the caller. Up to 64 pids at a time.
+ * of acting on the caller. Up to 64 pids at a time. After a TERM, INT,
+ * HUP or QUIT, targets still there grace seconds later (default 10; 0:
+ * never) get SIGKILL: a PID 1 without a handler ignores TERM. The grace
+ * period uses alarm(2) while forwarding is on.
  */
 static int l_forward_signals(lua_State *L)
 {
 	pid_t pid = nsl_checkpid(L, 1);
-	nsl_checknargs(L, 1);
+	if (!lua_isnoneornil(L, 2))
+		forward_grace = (unsigned)nsl_checkrange(L, 2, 0, 86400, "grace");
+	nsl_checknargs(L, 2);
 	int slot = -1;
 	for (int i = 0; i < FORWARD_MAX; i++) {
 		if (forward_pids[i] == pid)
@@ -273,6 +308,9 @@ static int l_forward_signals(lua_State *L)
 		for (int i = 0; i < NFORWARD; i++)
 			if (sigaction(forward_signals[i], &sa, &forward_saved[i]) == 0)
 				forward_mask |= 1u << i;
+		sa.sa_handler = forward_alarm;
+		if (sigaction(SIGALRM, &sa, &alarm_saved) == 0)
+			alarm_installed = 1;
 	}
 	lua_pushboolean(L, 1);
 	return 1;

@@ -92,7 +92,7 @@ local HARDENING = {
 local FIELDS = {
   "name", "rootfs", "hostname", "namespaces", "user", "mounts", "net", "env",
   "cwd", "capabilities", "limits", "rlimits", "command", "init", "setup",
-  "on_start", "hardening", "detach",
+  "on_start", "hardening", "detach", "stop_timeout",
 }
 local FIELD_SET = {}
 for _, f in ipairs(FIELDS) do FIELD_SET[f] = true end
@@ -450,6 +450,13 @@ local function check_spec(spec)
   end
 
   -- the process
+  if spec.stop_timeout ~= nil then
+    local t = spec.stop_timeout
+    if math.type(t) ~= "integer" or t < 0 or t > 86400 then
+      spec_error("stop_timeout must be a whole number of seconds from 0 to 86400 (got %s)", tostring(t))
+    end
+  end
+  cfg.stop_timeout = spec.stop_timeout or 10
   if spec.init ~= nil then check_type("init", spec.init, "boolean") end
   cfg.init = spec.init == true
   if spec.setup ~= nil then check_type("setup", spec.setup, "function") end
@@ -823,6 +830,7 @@ local function new_record(self, cfg)
     owner = nsl.getpid(), owner_start = state.start_time(nsl.getpid()),
     detached = cfg.detach and true or nil, started = nsl.time("real"),
     command = command, hostname = cfg.hostname, namespaces = cfg.ns_list,
+    stop_timeout = cfg.stop_timeout,
     net = type(cfg.net) == "string" and cfg.net or cfg.plan.mode,
     exec = {
       env = cfg.env, cwd = cfg.cwd, capmask = cfg.capmask, user = cfg.ns.user or nil,
@@ -883,7 +891,7 @@ local function launch(self, cfg, opts)
   end
   if opts.track then
     running[pid] = self
-    nsl.forward_signals(pid)
+    nsl.forward_signals(pid, cfg.stop_timeout)
     self._forwarding = pid
   end
   if cfg.plan.setup then
@@ -1191,10 +1199,11 @@ function Container:kill(sig)
 end
 
 --- Stops the container: TERM, then KILL when it has not ended after
---- grace seconds (default 10). Returns what wait returns.
+--- grace seconds (default: the spec's stop_timeout, 10). Returns what
+--- wait returns.
 function Container:stop(grace)
   if self.state ~= "running" then return self:wait() end
-  grace = grace or 10
+  grace = grace or (self._cfg and self._cfg.stop_timeout) or (self._rec and self._rec.stop_timeout) or 10
   if type(grace) ~= "number" or grace < 0 then error("stop: grace must be a number of seconds", 2) end
   local target = watch_pid(self)
   local fd = target and nsl.pidfd(target)

@@ -1,7 +1,6 @@
--- The namespace examples, run as a user would run them (root, and for
--- each also as an unprivileged uid), with the key lines of their output
--- checked. Only the examples of the foundation are run here; the others
--- (hello.lua, veth.lua, bridge.lua, ...) have their own specs.
+-- The examples, run as a user would run them, with the key lines of their
+-- output checked: the namespace examples as root and as an unprivileged
+-- uid, the container examples as root, with the host checked afterwards.
 local nsl = require "nsl"
 local T = require "nsltest"
 local H = require "hostcheck"
@@ -94,5 +93,63 @@ describe("examples", function()
         checks[name](out, before, rootless)
       end)
     end
+  end
+end)
+
+-- The container examples (as root), with the host checked afterwards:
+-- nothing of theirs left in /run/nsl, the cgroup trees or the links.
+local function host_state()
+  local links = T.sh("ip -o link | cut -d: -f2 | tr -d ' ' | sort | tr '\\n' ' '")
+  local run = T.sh("ls -A /run/nsl/containers /run/nsl/net /run/nsl/rootfs 2>/dev/null | grep -v ':$' | tr '\\n' ' '")
+  local cg = T.sh("ls -d /sys/fs/cgroup/*/nsl 2>/dev/null | tr '\\n' ' '")
+  return links .. "|" .. run .. "|" .. cg
+end
+
+local container_checks = {
+  hello = function(out)
+    assert.matches("inside:  hostname hello, pid 1, user 0", out, 1, true)
+    assert.matches("the container ended: true exit 0", out, 1, true)
+  end,
+  pipeline = function(out)
+    assert.matches("counter got: line 4 from producer", out, 1, true)
+    assert.is_nil(out:find("line 3 from", 1, true))
+    assert.matches("counter ended: true exit 0", out, 1, true)
+  end,
+  veth = function(out)
+    assert.matches("both sides reached each other", out, 1, true)
+  end,
+  bridge = function(out)
+    assert.matches("all three namespaces reach each other", out, 1, true)
+  end,
+  web = function(out)
+    assert.matches("-> hello from web", out, 1, true)
+  end,
+  supervisor = function(out)
+    assert.matches("flaky   exited 3, restart 1 of 3", out, 1, true)
+    assert.matches("flaky: up at last\n", out, 1, true)
+    assert.matches("flaky   ended well", out, 1, true)
+    assert.matches("hungry  killed by its memory limit, given up", out, 1, true)
+    assert.matches("steady  ended well", out, 1, true)
+    local _, restarts = out:gsub("hungry  started", "")
+    assert.are.equal(4, restarts)
+  end,
+}
+
+describe("container examples", function()
+  for _, name in ipairs({ "hello", "pipeline", "veth", "bridge", "web", "supervisor" }) do
+    it(name .. ".lua runs as documented and leaves the host as it was", function()
+      local before = host_state()
+      local out, err, ok = run(name, false)
+      assert.is_true(ok, out .. err)
+      container_checks[name](out)
+      -- network namespaces go away asynchronously: give them a moment
+      local after
+      for _ = 1, 50 do
+        after = host_state()
+        if after == before then break end
+        nsl.sleep(0.1)
+      end
+      assert.are.equal(before, after)
+    end)
   end
 end)

@@ -1059,9 +1059,19 @@ function Container:start()
   self.status = nil
   sweep_once()
   local rec = new_record(self, cfg)
-  local cok, cerr = state.claim(rec.id, rec, M.release)
-  if not cok then return nil, "name: " .. cerr end
-  self._id = rec.id
+  -- Recorded: a named or detached container, and one holding something
+  -- on the host that would outlive this process if it were killed (a
+  -- cgroup, a bridge lease, a root's state directory). A plain unnamed
+  -- container holds nothing of the kind (its veth goes with its network
+  -- namespace, its processes with pdeathsig) and starts without the
+  -- cost of a record.
+  local persist = cfg.name or cfg.detach or cfg.limits or cfg.plan.mode == "bridge"
+    or cfg.root.kind ~= "dir"
+  if persist then
+    local cok, cerr = state.claim(rec.id, rec, M.release)
+    if not cok then return nil, "name: " .. cerr end
+    self._id = rec.id
+  end
   self.detached = cfg.detach and true or nil
   local ok, err = pcall(cfg.root.prepare, cfg.root)
   self._root = cfg.root
@@ -1075,7 +1085,7 @@ function Container:start()
     rec.cgroup = rec.id
     rec.cgroup_paths = cg:dirs()
   end
-  if rec.root or rec.cgroup then state.write(rec.id, rec) end
+  if persist and (rec.root or rec.cgroup) then state.write(rec.id, rec) end
   self._plan = cfg.plan
 
   if cfg.detach then
@@ -1104,7 +1114,7 @@ function Container:start()
   rec.pid, rec.pid_start = pid, state.start_time(pid)
   rec.plan, rec.address = fields(cfg.plan.setup and cfg.plan or nil), cfg.plan.address
   rec.status = "running"
-  state.write(rec.id, rec)
+  if persist then state.write(rec.id, rec) end
   self._rec = rec
   self.state = "running"
   return self

@@ -257,16 +257,20 @@ describe("nsl.container run", function()
   end)
 
   it("wait_any returns the container that ends first", function()
-    local slow = nsl.container { rootfs = root, command = { "sleep", "30" } }
+    local name = "cs-slow-" .. nsl.getpid()
+    local slow = nsl.container { name = name, rootfs = root, command = { "sleep", "30" } }
     local fast = nsl.container { rootfs = root, command = { "sh", "-c", "exit 9" } }
     assert(slow:start())
     assert(fast:start())
     local c, ok, how, n = nsl.wait_any({ slow, fast })
     assert.are.equal(fast, c)
     assert.are.same({ nil, "exit", 9 }, { ok, how, n })
-    assert.are.same({ slow }, nsl.list())
-    assert.are.equal(slow, nsl.lookup == nil or slow) -- lookup by name needs a name
+    local names = {}
+    for _, x in ipairs(nsl.list()) do names[#names + 1] = x.name end
+    assert.are.same({ name }, names)
+    assert.are.equal(slow, nsl.lookup(name))
     slow:destroy()
+    assert.is_nil(nsl.lookup(name))
     assert_clean()
   end)
 end)

@@ -1,11 +1,13 @@
 # nsl — build, install and test.
 #
-#   make                 the module build/lib/nsl/core.so and the binary build/bin/nsl
+#   make                 the module build/lib/nsl/core.so, the binary build/bin/nsl
+#                        and build/bin/nsl-monitor (supervises detached containers)
 #   make demo            install missing Debian packages, build, run examples/hello.lua
 #   make test            the same set-up, then the whole spec suite, as root
 #                        (ends with "N passed, N failed")
 #   make check-asan      the suite again under AddressSanitizer and UBSan
-#   make install         PREFIX=/usr/local DESTDIR= : bin/nsl, lib/lua/5.4, share/lua/5.4
+#   make install         PREFIX=/usr/local DESTDIR= : bin/nsl, libexec/nsl/nsl-monitor,
+#                        lib/lua/5.4, share/lua/5.4, share/man/man1/nsl.1
 #   make bench           the benchmarks (not tests)
 
 PREFIX  ?= /usr/local
@@ -35,20 +37,21 @@ NSL_CFLAGS := -std=gnu11 -fPIC -fno-strict-aliasing -fstack-protector-strong \
             $(WARNINGS) -Iinclude -Isrc -I$(BUILD) $(PKG_CFLAGS) $(CFLAGS) $(SANITIZE)
 NSL_LDFLAGS := $(LDFLAGS) $(SANITIZE)
 
-CORE_SRC := $(filter-out src/main.c,$(wildcard src/*.c))
+CORE_SRC := $(filter-out src/main.c src/monitor.c,$(wildcard src/*.c))
 CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
 LUA_SRC  := $(shell find lua -name '*.lua' | sort)
 HEADERS  := $(wildcard include/*.h src/*.h)
 
 MODULE   := $(BUILD)/lib/nsl/core.so
 BINARY   := $(BUILD)/bin/nsl
+MONITOR  := $(BUILD)/bin/nsl-monitor
 
 .PHONY: all docs deps demo test check-asan install uninstall clean bench examples
-all: $(MODULE) $(BINARY)
+all: $(MODULE) $(BINARY) $(MONITOR)
 
 # docs/reference.md comes from the doc comments in src/, area by area.
 DOC_ORDER := src/ns.c src/uts.c src/mount.c src/proc.c src/caps.c
-DOC_SRC   := $(DOC_ORDER) $(filter-out $(DOC_ORDER) src/main.c,$(CORE_SRC))
+DOC_SRC   := $(DOC_ORDER) $(filter-out $(DOC_ORDER),$(CORE_SRC))
 DOCS_OUT  ?= docs/reference.md
 docs:
 	$(LUA) tools/refdoc.lua $(DOCS_OUT) $(DOC_SRC)
@@ -81,6 +84,12 @@ $(BUILD)/obj/embedded.o: $(BUILD)/embedded.c src/embedded.h
 $(BINARY): $(CORE_OBJ) $(BUILD)/obj/main.o $(BUILD)/obj/embedded.o | $(BUILD)/bin
 	$(CC) $(NSL_CFLAGS) $(NSL_LDFLAGS) -o $@ $^ $(BIN_LIBS)
 
+# The supervisor of detached containers: static and without sanitizers,
+# so that it stays small (it runs as long as its container).
+$(MONITOR): src/monitor.c | $(BUILD)/bin
+	$(CC) $(CPPFLAGS) -std=gnu11 -fstack-protector-strong $(WARNINGS) $(CFLAGS) \
+	    -static $(LDFLAGS) -o $@ $<
+
 # The suite runs in busted under the freshly built host binary, which has
 # the module and the Lua layer built in; spec/support/summary.lua prints
 # the closing "N passed, N failed" line.
@@ -105,14 +114,19 @@ bench: all
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4/nsl \
-	    $(DESTDIR)$(PREFIX)/share/lua/5.4/nsl
+	    $(DESTDIR)$(PREFIX)/share/lua/5.4/nsl $(DESTDIR)$(PREFIX)/libexec/nsl \
+	    $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(BINARY) $(DESTDIR)$(PREFIX)/bin/nsl
+	install -m 755 $(MONITOR) $(DESTDIR)$(PREFIX)/libexec/nsl/nsl-monitor
+	install -m 644 docs/nsl.1 $(DESTDIR)$(PREFIX)/share/man/man1/nsl.1
 	install -m 755 $(MODULE) $(DESTDIR)$(PREFIX)/lib/lua/5.4/nsl/core.so
 	install -m 644 lua/nsl.lua $(DESTDIR)$(PREFIX)/share/lua/5.4/nsl.lua
 	install -m 644 $(filter lua/nsl/%,$(LUA_SRC)) $(DESTDIR)$(PREFIX)/share/lua/5.4/nsl/
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/nsl $(DESTDIR)$(PREFIX)/share/lua/5.4/nsl.lua
+	rm -f $(DESTDIR)$(PREFIX)/bin/nsl $(DESTDIR)$(PREFIX)/share/lua/5.4/nsl.lua \
+	    $(DESTDIR)$(PREFIX)/share/man/man1/nsl.1
+	rm -rf $(DESTDIR)$(PREFIX)/libexec/nsl
 	rm -rf $(DESTDIR)$(PREFIX)/lib/lua/5.4/nsl $(DESTDIR)$(PREFIX)/share/lua/5.4/nsl
 
 clean:

@@ -247,7 +247,7 @@ local function ps(argv, first)
     lines[#lines + 1] = {
       r.name or r.id, running and tostring(r.pid) or "-", status_text(r),
       running and r.started and duration(now - r.started) or "-",
-      r.address and r.address:match("^[^/]+") or "-", cmd,
+      running and r.address and r.address:match("^[^/]+") or "-", cmd,
     }
   end
   local width = {}

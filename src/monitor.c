@@ -1,0 +1,283 @@
+/*
+ * nsl-monitor: the supervisor of a detached container, once it runs.
+ *
+ *   nsl-monitor --pid PID --log FILE [--log-max BYTES] --exit-file FILE
+ *               [--] [THEN-ARGV...]
+ *
+ * The process that started the container (its PID 1 is PID, a child of
+ * this process) execs this program with the read end of the container's
+ * output pipe on descriptor 3. It copies the output to FILE, keeping it
+ * under BYTES by renaming it to FILE.1 when full; when PID ends it
+ * writes "exit N" or "signal N" and "finished T" to the exit file
+ * (atomically), then execs THEN-ARGV (nsl __reap, which releases the
+ * container's host resources), or exits.
+ *
+ * It is a separate, statically linked program so that a detached
+ * container costs well under 1 MiB of resident memory while it runs:
+ * no Lua state, no shared libraries.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+#define OUTPUT_FD 3
+#define DRAIN_MS 250
+
+struct monitor {
+	pid_t pid;
+	const char *log, *exit_file;
+	long long log_max;
+	char **then;
+	int logfd;
+	long long logsize;
+	char log1[PATH_MAX];
+};
+
+static void __attribute__((noreturn, format(printf, 1, 2)))
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "nsl-monitor: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nusage: nsl-monitor --pid PID --log FILE [--log-max BYTES] "
+	                "--exit-file FILE [--] [THEN-ARGV...]\n");
+	exit(2);
+}
+
+/* "1048576", "64k", "8M" -> bytes; -1 when malformed. */
+static long long parse_size(const char *s)
+{
+	char *end;
+	errno = 0;
+	long long n = strtoll(s, &end, 10);
+	if (errno || end == s || n <= 0)
+		return -1;
+	if (*end == 'k' || *end == 'K')
+		n *= 1024, end++;
+	else if (*end == 'm' || *end == 'M')
+		n *= 1024 * 1024, end++;
+	return *end ? -1 : n;
+}
+
+static void parse_args(struct monitor *m, int argc, char **argv)
+{
+	memset(m, 0, sizeof *m);
+	m->log_max = 1 << 20;
+	int i = 1;
+	for (; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		}
+		if (a[0] != '-')
+			break;
+		if (i + 1 >= argc)
+			usage_error("option %s needs a value", a);
+		const char *v = argv[++i];
+		if (strcmp(a, "--pid") == 0) {
+			char *end;
+			long p = strtol(v, &end, 10);
+			if (*end || p <= 0 || p > INT_MAX)
+				usage_error("--pid needs a process id (got %s)", v);
+			m->pid = (pid_t)p;
+		} else if (strcmp(a, "--log") == 0) {
+			m->log = v;
+		} else if (strcmp(a, "--log-max") == 0) {
+			m->log_max = parse_size(v);
+			if (m->log_max < 4096)
+				usage_error("--log-max needs a size of at least 4096 bytes (got %s)", v);
+		} else if (strcmp(a, "--exit-file") == 0) {
+			m->exit_file = v;
+		} else {
+			usage_error("unknown option %s", a);
+		}
+	}
+	if (!m->pid || !m->log || !m->exit_file)
+		usage_error("--pid, --log and --exit-file are required");
+	if (strlen(m->log) + 3 > sizeof m->log1)
+		usage_error("log path too long: %s", m->log);
+	snprintf(m->log1, sizeof m->log1, "%s.1", m->log);
+	if (i < argc) {
+		if (argv[i][0] != '/')
+			usage_error("the command to run afterwards must be an absolute path (got %s)", argv[i]);
+		m->then = argv + i;
+	}
+}
+
+static void open_log(struct monitor *m)
+{
+	m->logfd = open(m->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	struct stat st;
+	m->logsize = (m->logfd >= 0 && fstat(m->logfd, &st) == 0) ? (long long)st.st_size : 0;
+}
+
+/* Appends to the log, rotating it first when the data would overflow it.
+ * Failures (a full disk) lose output, never block the container. */
+static void log_write(struct monitor *m, const char *buf, size_t len)
+{
+	if (m->logsize > 0 && m->logsize + (long long)len > m->log_max) {
+		if (m->logfd >= 0)
+			close(m->logfd);
+		rename(m->log, m->log1);
+		open_log(m);
+	}
+	if (m->logfd < 0)
+		return;
+	while (len > 0) {
+		ssize_t n = write(m->logfd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		buf += n;
+		len -= (size_t)n;
+		m->logsize += n;
+	}
+}
+
+/* Copies what the pipe holds now; returns 0 at end of file. */
+static int pump(struct monitor *m, int fd)
+{
+	char buf[16384];
+	ssize_t n = read(fd, buf, sizeof buf);
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN;
+	if (n == 0)
+		return 0;
+	log_write(m, buf, (size_t)n);
+	return 1;
+}
+
+static void write_exit(const struct monitor *m, int status)
+{
+	char tmp[PATH_MAX], text[96];
+	snprintf(tmp, sizeof tmp, "%s.tmp", m->exit_file);
+	int len;
+	if (WIFSIGNALED(status))
+		len = snprintf(text, sizeof text, "signal %d\n", WTERMSIG(status));
+	else
+		len = snprintf(text, sizeof text, "exit %d\n", WEXITSTATUS(status));
+	len += snprintf(text + len, sizeof text - (size_t)len, "finished %lld\n",
+	                (long long)time(NULL));
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0 || write(fd, text, (size_t)len) != len || close(fd) < 0 ||
+	    rename(tmp, m->exit_file) < 0) {
+		char msg[PATH_MAX + 64];
+		int n = snprintf(msg, sizeof msg, "nsl-monitor: cannot write %s: %s\n",
+		                 m->exit_file, strerror(errno));
+		log_write((struct monitor *)m, msg, (size_t)n);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct monitor m;
+	parse_args(&m, argc, argv);
+
+	/* PID must be ours to wait for (children survive the exec that
+	 * started this program). */
+	siginfo_t si;
+	memset(&si, 0, sizeof si);
+	if (waitid(P_PID, (id_t)m.pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
+		fprintf(stderr, "nsl-monitor: process %d is not a child of this process\n", (int)m.pid);
+		return 2;
+	}
+	if (fcntl(OUTPUT_FD, F_GETFD) < 0) {
+		fprintf(stderr, "nsl-monitor: descriptor %d (the container's output) is not open\n", OUTPUT_FD);
+		return 2;
+	}
+	fcntl(OUTPUT_FD, F_SETFD, FD_CLOEXEC);
+
+	/* Detached: a terminal's signals do not concern it; TERM is passed on
+	 * to the container, whose end then ends the monitor. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	sigset_t term;
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigprocmask(SIG_BLOCK, &term, NULL);
+	int sfd = signalfd(-1, &term, SFD_CLOEXEC | SFD_NONBLOCK);
+	int pidfd = (int)syscall(SYS_pidfd_open, m.pid, 0);
+	if (pidfd < 0) {
+		fprintf(stderr, "nsl-monitor: pidfd_open %d: %s\n", (int)m.pid, strerror(errno));
+		return 2;
+	}
+	open_log(&m);
+
+	int out_open = 1, status = 0;
+	for (;;) {
+		struct pollfd p[3] = {
+			{.fd = out_open ? OUTPUT_FD : -1, .events = POLLIN},
+			{.fd = pidfd, .events = POLLIN},
+			{.fd = sfd, .events = POLLIN},
+		};
+		if (poll(p, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[0].revents && !pump(&m, OUTPUT_FD))
+			out_open = 0;
+		if (p[2].revents) {
+			struct signalfd_siginfo ssi;
+			while (read(sfd, &ssi, sizeof ssi) == (ssize_t)sizeof ssi)
+				kill(m.pid, SIGTERM);
+		}
+		if (p[1].revents)
+			break;
+	}
+	while (waitpid(m.pid, &status, 0) < 0 && errno == EINTR)
+		;
+	/* What the container wrote just before it ended is still in the
+	 * pipe; processes of a container without a pid namespace may keep
+	 * it open, so the drain stops after a quiet moment. */
+	while (out_open) {
+		struct pollfd p = {.fd = OUTPUT_FD, .events = POLLIN};
+		int r = poll(&p, 1, DRAIN_MS);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0 || !pump(&m, OUTPUT_FD))
+			break;
+	}
+	close(OUTPUT_FD);
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	write_exit(&m, status);
+	if (m.logfd >= 0)
+		close(m.logfd);
+	if (!m.then)
+		return 0;
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
+	signal(SIGQUIT, SIG_DFL);
+	sigprocmask(SIG_UNBLOCK, &term, NULL);
+	execv(m.then[0], m.then);
+	char msg[PATH_MAX + 64];
+	int n = snprintf(msg, sizeof msg, "nsl-monitor: exec %s: %s\n", m.then[0], strerror(errno));
+	open_log(&m);
+	log_write(&m, msg, (size_t)n);
+	return 1;
+}

@@ -22,6 +22,7 @@ extern const luaL_Reg nsl_priv_funcs[];  /* caps.c, top level */
 extern const luaL_Reg nsl_fs_funcs[];    /* fs.c */
 extern const luaL_Reg nsl_fd_funcs[];    /* fd.c */
 extern const luaL_Reg nsl_sys_funcs[];   /* sys.c */
+extern const luaL_Reg nsl_tty_funcs[];   /* tty.c */
 int nsl_open_net(lua_State *L);          /* net.c: pushes the nsl.net table */
 
 /* Pushes nil, "<what>: <strerror>", errno and returns 3. */

@@ -135,20 +135,23 @@ static void open_log(struct monitor *m)
  * Failures (a full disk) lose output, never block the container. */
 static void log_write(struct monitor *m, const char *buf, size_t len)
 {
-	if (m->logsize > 0 && m->logsize + (long long)len > m->log_max) {
-		if (m->logfd >= 0)
-			close(m->logfd);
-		rename(m->log, m->log1);
-		open_log(m);
-	}
-	if (m->logfd < 0)
-		return;
 	while (len > 0) {
-		ssize_t n = write(m->logfd, buf, len);
+		if (m->logsize >= m->log_max) {
+			if (m->logfd >= 0)
+				close(m->logfd);
+			rename(m->log, m->log1);
+			open_log(m);
+		}
+		size_t room = (size_t)(m->log_max - m->logsize);
+		size_t chunk = len < room ? len : room;
+		ssize_t n = m->logfd >= 0 ? write(m->logfd, buf, chunk) : -1;
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			return;
+		if (n <= 0) {
+			/* lost (a full disk): counted, so that rotation still
+			 * comes and may free room */
+			n = (ssize_t)chunk;
+		}
 		buf += n;
 		len -= (size_t)n;
 		m->logsize += n;

@@ -277,9 +277,9 @@ local function exec(argv, first)
   local opts, i = getopts(argv, first, { ["-t"] = true, ["--tty"] = true, ["-e"] = "list",
     ["--env"] = "list", ["-w"] = "value", ["--workdir"] = "value", ["-i"] = true })
   if not opts then return fail(2, "exec: %s", i) end
-  local c, status = find("exec", argv[i])
-  if not c then return status end
+  local name = argv[i]
   local cmd = table.move(argv, i + 1, #argv, 1, {})
+  if not name then return fail(2, "exec: no container name given (nsl exec NAME CMD [ARGS...])") end
   if #cmd == 0 then return fail(2, "exec: no command given (nsl exec NAME CMD [ARGS...])") end
   local env = {}
   for _, kv in ipairs(opts["-e"] or {}) do
@@ -294,6 +294,8 @@ local function exec(argv, first)
   end
   local cwd = opts["-w"] or opts["--workdir"]
   if cwd and cwd:sub(1, 1) ~= "/" then return fail(2, "exec: -w takes an absolute path (got %s)", cwd) end
+  local c, status = find("exec", name)
+  if not c then return status end
   local ok, how, n = c:exec(cmd, { env = env, cwd = cwd, tty = (opts["-t"] or opts["--tty"]) or nil })
   if ok == nil and how ~= "exit" and how ~= "signal" then return fail(1, "exec: %s", tostring(how)) end
   return exit_status(ok, how, n)
@@ -348,10 +350,13 @@ end
 local function kill(argv, first)
   local opts, i = getopts(argv, first, { ["-t"] = "value", ["--time"] = "value" })
   if not opts then return fail(2, "kill: %s", i) end
-  local c, status = find("kill", argv[i])
-  if not c then return status end
+  local t = opts["-t"] or opts["--time"]
+  local grace = t and tonumber(t)
+  if t and (not grace or grace < 0) then return fail(2, "kill: -t takes a number of seconds (got %s)", t) end
   local sig = argv[i + 1]
   if argv[i + 2] then return fail(2, "kill: unexpected argument %s", argv[i + 2]) end
+  local c, status = find("kill", argv[i])
+  if not c then return status end
   if c.state ~= "running" then return fail(1, "kill: %s is not running", argv[i]) end
   if sig then
     local ok, r, err = pcall(c.kill, c, tonumber(sig) or sig)
@@ -359,9 +364,6 @@ local function kill(argv, first)
     if not r then return fail(1, "%s", err) end
     return 0
   end
-  local t = opts["-t"] or opts["--time"]
-  local grace = t and tonumber(t)
-  if t and (not grace or grace < 0) then return fail(2, "kill: -t takes a number of seconds (got %s)", t) end
   c:stop(grace)
   return 0
 end

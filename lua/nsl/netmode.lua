@@ -310,13 +310,14 @@ local function release(bridge, address)
   if os.rename(lease, gone) then remove_lease_dir(gone) end
 end
 
--- Whether a running container holds an address of subnet on bridge
--- (the leases are looked up by name: nsl has no directory listing).
+-- Whether a running container holds an address of subnet on bridge: the
+-- leases are the directory's entries named by an address.
 local function any_leased(bridge, subnet)
-  local count = math.min((1 << (32 - subnet.len)) - 2, 4096)
-  for n = subnet.ip + 1, subnet.ip + count do
-    local lease = lease_root(bridge) .. "/" .. ipv4_string(n)
-    if nsl.lstat(lease) and owner_alive(lease) then return true end
+  for _, name in ipairs(nsl.readdir(lease_root(bridge)) or {}) do
+    local n = ipv4(name)
+    if n and same_net(n, subnet.ip, subnet.len) and owner_alive(lease_root(bridge) .. "/" .. name) then
+      return true
+    end
   end
   return false
 end

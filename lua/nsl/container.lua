@@ -1158,7 +1158,11 @@ end
 local function watch_pid(self)
   if running[self.pid or 0] == self then return self.pid end
   local rec = self._rec
-  if rec and rec.detached then return rec.owner end
+  -- nil when that process is gone already (its pid may be another's now)
+  if rec and rec.detached then
+    return state.alive(rec.owner, rec.owner_start) and rec.owner or nil
+  end
+  if rec then return state.alive(rec.pid, rec.pid_start) and rec.pid or nil end
   return self.pid
 end
 
@@ -1465,7 +1469,7 @@ function M.list()
       if c._id == id then own = c end
     end
     if own then
-      out[#out + 1] = own
+      if own.name then out[#out + 1] = own end
     else
       local rec = state.read(id)
       if rec and rec.name then out[#out + 1] = from_record(rec) end
@@ -1528,7 +1532,8 @@ function M.wait_any(list)
   end
   local fds, by_fd = {}, {}
   for _, c in ipairs(list) do
-    local fd = nsl.pidfd(watch_pid(c))
+    local target = watch_pid(c)
+    local fd = target and nsl.pidfd(target)
     if not fd then
       for _, f in ipairs(fds) do nsl.close(f) end
       return c, c:wait()

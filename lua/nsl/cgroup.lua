@@ -116,16 +116,11 @@ local function write(path, value)
   return true
 end
 
--- A wall clock good to 10 ms, and a pause: nsl.sleep when the core has
--- one; until then a bounded poll (the callers poll for a state that
--- normally arrives within milliseconds).
-local function now()
-  local s = read("/proc/uptime")
-  return s and tonumber(s:match("^(%S+)")) or os.time()
-end
+-- The callers poll for a state that normally arrives within milliseconds.
+local now = nsl.time
 
 local function pause()
-  if nsl.sleep then nsl.sleep(0.005) end
+  nsl.sleep(0.005)
 end
 
 -- Polls pred() until it is true or `limit` seconds passed.

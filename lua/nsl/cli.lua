@@ -282,15 +282,12 @@ local function exec(argv, first)
   if not name then return fail(2, "exec: no container name given (nsl exec NAME CMD [ARGS...])") end
   if #cmd == 0 then return fail(2, "exec: no command given (nsl exec NAME CMD [ARGS...])") end
   local env = {}
-  for _, kv in ipairs(opts["-e"] or {}) do
-    local k, v = kv:match("^([^=]+)=(.*)$")
-    if not k then return fail(2, "exec: -e takes KEY=VALUE (got %s)", kv) end
-    env[k] = v
-  end
-  for _, kv in ipairs(opts["--env"] or {}) do
-    local k, v = kv:match("^([^=]+)=(.*)$")
-    if not k then return fail(2, "exec: --env takes KEY=VALUE (got %s)", kv) end
-    env[k] = v
+  for _, flag in ipairs({ "-e", "--env" }) do
+    for _, kv in ipairs(opts[flag] or {}) do
+      local k, v = kv:match("^([^=]+)=(.*)$")
+      if not k then return fail(2, "exec: %s takes KEY=VALUE (got %s)", flag, kv) end
+      env[k] = v
+    end
   end
   local cwd = opts["-w"] or opts["--workdir"]
   if cwd and cwd:sub(1, 1) ~= "/" then return fail(2, "exec: -w takes an absolute path (got %s)", cwd) end

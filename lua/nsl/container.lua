@@ -31,23 +31,15 @@ local rootfs = require "nsl.rootfs"
 local netmode = require "nsl.netmode"
 local state = require "nsl.state"
 
--- Errors of the collaborators, prefixed with the spec field they concern.
-local function resolve_root(value)
-  local ok, root = pcall(rootfs.resolve, value)
+-- fn(value) of a collaborator; its error prefixed with the spec field it
+-- concerns.
+local function checked(field, fn, value)
+  local ok, result = pcall(fn, value)
   if not ok then
-    root = tostring(root)
-    error(root:find("^rootfs") and root or "rootfs: " .. root, 0)
+    result = tostring(result)
+    error(result:find("^" .. field) and result or field .. ": " .. result, 0)
   end
-  return root
-end
-
-local function net_plan(value)
-  local ok, plan = pcall(netmode.check, value)
-  if not ok then
-    plan = tostring(plan)
-    error(plan:find("^net") and plan or "net: " .. plan, 0)
-  end
-  return plan
+  return result
 end
 
 -- ---- the spec -------------------------------------------------------------
@@ -319,7 +311,7 @@ local function check_spec(spec)
   else
     cfg.net = spec.net
   end
-  cfg.plan = net_plan(cfg.net)
+  cfg.plan = checked("net", netmode.check, cfg.net)
 
   -- user namespace and id maps
   if spec.user ~= nil then
@@ -477,7 +469,7 @@ local function check_spec(spec)
 
   -- the root, last: it may look at the command
   if spec.rootfs == nil then spec_error("rootfs is missing (a directory, or nsl.rootfs.busybox(dir), ...)") end
-  local ok2, r = pcall(resolve_root, spec.rootfs)
+  local ok2, r = pcall(checked, "rootfs", rootfs.resolve, spec.rootfs)
   if not ok2 then error("container: " .. tostring(r), 0) end
   cfg.root = r
   local dir = r:inspect_dir()
@@ -816,7 +808,7 @@ end
 
 -- The record a container starts with (see nsl.state).
 local anon_seq = 0
-local function new_record(self, cfg)
+local function new_record(cfg)
   local id = cfg.name
   if not id then
     anon_seq = anon_seq + 1
@@ -827,7 +819,7 @@ local function new_record(self, cfg)
   if type(command) ~= "table" then command = { "(a Lua function)" } end
   return {
     id = id, name = cfg.name, status = "starting",
-    owner = nsl.getpid(), owner_start = state.start_time(nsl.getpid()),
+    owner = nsl.getpid(),
     detached = cfg.detach and true or nil, started = nsl.time("real"),
     command = command, hostname = cfg.hostname, namespaces = cfg.ns_list,
     stop_timeout = cfg.stop_timeout,
@@ -998,7 +990,8 @@ local function supervisor_main(self, cfg, rec, res_w, cmd_r, bin, monitor)
   if f then f:write("nsl: ", tostring(eerr), "\n"); f:close() end
   nsl.kill(pid, "KILL")
   nsl.wait(pid)
-  return M.reap(rec.id, { how = "exit", code = 127 }) and 1 or 1
+  M.reap(rec.id, { how = "exit", code = 127 })
+  return 1
 end
 
 local function start_detached(self, cfg, rec)
@@ -1058,7 +1051,7 @@ function Container:start()
   if not cfg then return nil, "start: a container found by name cannot be started again from here" end
   self.status = nil
   sweep_once()
-  local rec = new_record(self, cfg)
+  local rec = new_record(cfg)
   -- Recorded: a named or detached container, and one holding something
   -- on the host that would outlive this process if it were killed (a
   -- cgroup, a bridge lease, a root's state directory). A plain unnamed
@@ -1068,6 +1061,7 @@ function Container:start()
   local persist = cfg.name or cfg.detach or cfg.limits or cfg.plan.mode == "bridge"
     or cfg.root.kind ~= "dir"
   if persist then
+    rec.owner_start = state.start_time(rec.owner)
     local cok, cerr = state.claim(rec.id, rec, M.release)
     if not cok then return nil, "name: " .. cerr end
     self._id = rec.id
@@ -1076,8 +1070,10 @@ function Container:start()
   local ok, err = pcall(cfg.root.prepare, cfg.root)
   self._root = cfg.root
   if not ok then return abort(self, "rootfs: " .. tostring(err), {}) end
-  rec.root = fields(cfg.root)
-  rec.rootfs = cfg.root:inspect_dir()
+  if persist then
+    rec.root = fields(cfg.root)
+    rec.rootfs = cfg.root:inspect_dir()
+  end
   if cfg.limits then
     local cg, gerr = cgroup_module().create(rec.id, cfg.limits)
     if not cg then return abort(self, "limits: " .. tostring(gerr), {}) end
@@ -1111,10 +1107,12 @@ function Container:start()
   end
   self.pid = pid
   self.address = cfg.plan.address
-  rec.pid, rec.pid_start = pid, state.start_time(pid)
-  rec.plan, rec.address = fields(cfg.plan.setup and cfg.plan or nil), cfg.plan.address
-  rec.status = "running"
-  if persist then state.write(rec.id, rec) end
+  rec.pid, rec.address, rec.status = pid, cfg.plan.address, "running"
+  if persist then
+    rec.pid_start = state.start_time(pid)
+    rec.plan = fields(cfg.plan.setup and cfg.plan or nil)
+    state.write(rec.id, rec)
+  end
   self._rec = rec
   self.state = "running"
   return self
@@ -1137,13 +1135,17 @@ local function oom_of(self, ok)
   return hit and "oom" or nil
 end
 
+-- The wait() answer a record of an ended container gives.
+local function status_of(rec)
+  return { rec.how == "exit" and rec.code == 0 or nil, rec.how, rec.code, rec.oom and "oom" or nil }
+end
+
 -- The end of a container this process did not start (or a detached
 -- one): from its record once the owner is done with it.
 local function recorded_end(self)
   local rec = self._id and state.read(self._id)
   if rec and rec.status == "exited" then
-    self.status = { rec.how == "exit" and rec.code == 0 or nil, rec.how, rec.code,
-      rec.oom and "oom" or nil }
+    self.status = status_of(rec)
     self._rec = rec
   else
     self.status = { nil, "unknown", nil }
@@ -1428,8 +1430,7 @@ local function from_record(rec)
     pid = rec.pid, address = rec.address,
   }, Container)
   if c.state == "exited" and rec.status == "exited" then
-    c.status = { rec.how == "exit" and rec.code == 0 or nil, rec.how, rec.code,
-      rec.oom and "oom" or nil }
+    c.status = status_of(rec)
     c.pid = nil
   end
   return c

@@ -231,33 +231,14 @@ end
 -- lease whose owner is gone (no such process, or another one with its pid)
 -- is taken back by renaming it away first: only one claimer can win that.
 
-local function read_file(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
--- The start time of a process (field 22 of /proc/<pid>/stat), telling a
--- process from a later one that got the same pid.
-local function start_time(pid)
-  local stat = read_file("/proc/" .. pid .. "/stat")
-  if not stat then return nil end
-  local rest = stat:match("%) (.*)$")
-  if not rest then return nil end
-  local i = 2
-  for field in rest:gmatch("%S+") do
-    i = i + 1
-    if i == 22 then return field end
-  end
-end
+local state = require "nsl.state"
+local read_file, start_time = state.read_file, state.start_time
 
 local function owner_alive(dir)
   local owner = read_file(dir .. "/owner")
   if not owner then return false end
   local pid, start = owner:match("^(%d+) (%d+)")
-  return pid ~= nil and start_time(pid) == start
+  return pid ~= nil and start_time(tonumber(pid)) == tonumber(start)
 end
 
 local function mkdirs(path)
@@ -288,7 +269,7 @@ local function claim(bridge, address, pid)
     tmp, err = nsl.mkdtemp(root .. "/.claim-")
   end
   if not tmp then return nil, err end
-  local start = start_time(pid) or "0"
+  local start = start_time(pid) or 0
   local f = io.open(tmp .. "/owner", "w")
   f:write(("%d %s\n"):format(pid, start))
   f:close()
@@ -321,7 +302,6 @@ local function any_leased(bridge, subnet)
   end
   return false
 end
-M._start_time = start_time
 
 -- ---- setup and cleanup -----------------------------------------------------------
 

@@ -102,17 +102,11 @@ local function strip_slashes(path)
   return path
 end
 
--- Where nsl keeps per-container state: /run/nsl as root, else the user's
--- runtime directory, else /tmp.
+-- Where nsl keeps per-container root state: its runtime directory
+-- (nsl.state), else /tmp; the second value says whether it is nsl's own.
 local function state_base()
-  if nsl.geteuid() == 0 then return "/run/nsl/rootfs", true end
-  -- The user's runtime directory, if it is really theirs (a sudo or
-  -- setpriv may have left root's in the environment).
-  local xdg = os.getenv("XDG_RUNTIME_DIR")
-  local st = xdg and xdg:sub(1, 1) == "/" and nsl.lstat(xdg)
-  if st and st.type == "directory" and st.uid == nsl.geteuid() then
-    return xdg .. "/nsl", true
-  end
+  local base = require("nsl.state").runtime_dir()
+  if base then return base .. "/rootfs", true end
   return "/tmp", false
 end
 

@@ -162,6 +162,20 @@ end
 
 local cached_root
 
+-- nsl's directory for runtime state of this user: /run/nsl for root, else
+-- $XDG_RUNTIME_DIR/nsl when that directory is really theirs (a sudo or
+-- setpriv may have left root's in the environment); nil when there is
+-- none.
+function M.runtime_dir()
+  if nsl.geteuid() == 0 then return "/run/nsl" end
+  local xdg = os.getenv("XDG_RUNTIME_DIR")
+  local st = xdg and xdg:sub(1, 1) == "/" and nsl.lstat(xdg)
+  if st and st.type == "directory" and st.uid == nsl.geteuid() then
+    return xdg .. "/nsl"
+  end
+  return nil
+end
+
 -- The state root for this user; created (0700, checked to be ours) on
 -- demand when create is true. Returns the path, or nil and why.
 function M.root(create)
@@ -169,16 +183,9 @@ function M.root(create)
   local root
   if env and env ~= "" then
     root = env
-  elseif nsl.geteuid() == 0 then
-    root = "/run/nsl/containers"
   else
-    local xdg = os.getenv("XDG_RUNTIME_DIR")
-    local st = xdg and xdg:sub(1, 1) == "/" and nsl.lstat(xdg)
-    if st and st.type == "directory" and st.uid == nsl.geteuid() then
-      root = xdg .. "/nsl/containers"
-    else
-      root = ("/tmp/nsl-%d/containers"):format(nsl.geteuid())
-    end
+    local base = M.runtime_dir()
+    root = base and base .. "/containers" or ("/tmp/nsl-%d/containers"):format(nsl.geteuid())
   end
   if not create or cached_root == root then return root end
   local ok, err = mkdirs(root, 448)

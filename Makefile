@@ -85,7 +85,8 @@ $(BINARY): $(CORE_OBJ) $(BUILD)/obj/main.o $(BUILD)/obj/embedded.o | $(BUILD)/bi
 	$(CC) $(NSL_CFLAGS) $(NSL_LDFLAGS) -o $@ $^ $(BIN_LIBS)
 
 # The supervisor of detached containers: static and without sanitizers,
-# so that it stays small (it runs as long as its container).
+# also under check-asan, so that it stays small (it runs as long as its
+# container, and spec/detach checks its size); libc.a is in libc6-dev.
 $(MONITOR): src/monitor.c | $(BUILD)/bin
 	$(CC) $(CPPFLAGS) -std=gnu11 -fstack-protector-strong $(WARNINGS) $(CFLAGS) \
 	    -static $(LDFLAGS) -o $@ $<

@@ -26,6 +26,15 @@ describe("make install", function()
     assert.is_true(ok)
   end)
 
+  it("puts the supervisor of detached containers in libexec/nsl, where nsl finds it", function()
+    local m = prefix .. "/libexec/nsl/nsl-monitor"
+    local _, ok = T.sh("test -x " .. T.quote(m))
+    assert.is_true(ok, m .. " missing or not executable")
+    local out, _, _, code = T.sh(T.quote(m) .. " 2>&1")
+    assert.are.equal(2, code)
+    assert.matches("^nsl%-monitor: ", out)
+  end)
+
   it("lets lua5.4 require \"nsl\" with the prefix's standard paths, from any directory", function()
     local out, ok = lua([[
       local nsl = require "nsl"
@@ -55,6 +64,16 @@ describe("make install", function()
     local out, ok = T.sh(("cd / && %s/bin/nsl --version"):format(prefix))
     assert.is_true(ok)
     assert.are.equal(("nsl %s (Lua 5.4)"):format(nsl.version), out)
+  end)
+
+  it("uninstalls what it installed, the supervisor included", function()
+    local dest = H.tmpdir()
+    local out, ok = T.sh(("make -s install DESTDIR=%s PREFIX=/opt/nsl-spec 2>&1 && make -s uninstall DESTDIR=%s PREFIX=/opt/nsl-spec 2>&1")
+      :format(dest, dest))
+    local left = T.sh(("cd %s && find . -type f"):format(dest))
+    H.rmtree(dest)
+    assert.is_true(ok, out)
+    assert.are.equal("", left)
   end)
 
   it("honours DESTDIR", function()

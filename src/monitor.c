@@ -14,7 +14,7 @@
  *
  * It is a separate, statically linked program so that a detached
  * container costs well under 1 MiB of resident memory while it runs:
- * no Lua state, no shared libraries.
+ * no Lua state, no shared libraries, one buffer on the stack.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -63,19 +63,22 @@ usage_error(const char *fmt, ...)
 	exit(2);
 }
 
-/* "1048576", "64k", "8M" -> bytes; -1 when malformed. */
+/* "1048576", "64k", "8M" -> bytes; -1 when malformed or too large. */
 static long long parse_size(const char *s)
 {
 	char *end;
+	long long unit = 1;
 	errno = 0;
 	long long n = strtoll(s, &end, 10);
 	if (errno || end == s || n <= 0)
 		return -1;
 	if (*end == 'k' || *end == 'K')
-		n *= 1024, end++;
+		unit = 1024, end++;
 	else if (*end == 'm' || *end == 'M')
-		n *= 1024 * 1024, end++;
-	return *end ? -1 : n;
+		unit = 1024 * 1024, end++;
+	if (*end || n > LLONG_MAX / unit)
+		return -1;
+	return n * unit;
 }
 
 static void parse_args(struct monitor *m, int argc, char **argv)
@@ -96,16 +99,18 @@ static void parse_args(struct monitor *m, int argc, char **argv)
 		const char *v = argv[++i];
 		if (strcmp(a, "--pid") == 0) {
 			char *end;
+			errno = 0;
 			long p = strtol(v, &end, 10);
-			if (*end || p <= 0 || p > INT_MAX)
-				usage_error("--pid needs a process id (got %s)", v);
+			if (errno || end == v || *end || p <= 0 || p > INT_MAX)
+				usage_error("--pid needs a process id (got '%s')", v);
 			m->pid = (pid_t)p;
 		} else if (strcmp(a, "--log") == 0) {
 			m->log = v;
 		} else if (strcmp(a, "--log-max") == 0) {
 			m->log_max = parse_size(v);
 			if (m->log_max < 4096)
-				usage_error("--log-max needs a size of at least 4096 bytes (got %s)", v);
+				usage_error("--log-max needs a size of at least 4096 bytes, "
+				            "with an optional k or M (got '%s')", v);
 		} else if (strcmp(a, "--exit-file") == 0) {
 			m->exit_file = v;
 		} else {
@@ -114,33 +119,39 @@ static void parse_args(struct monitor *m, int argc, char **argv)
 	}
 	if (!m->pid || !m->log || !m->exit_file)
 		usage_error("--pid, --log and --exit-file are required");
-	if (strlen(m->log) + 3 > sizeof m->log1)
-		usage_error("log path too long: %s", m->log);
+	if (!*m->log || !*m->exit_file)
+		usage_error("--log and --exit-file need a file name");
+	if (strlen(m->log) + 3 > sizeof m->log1 || strlen(m->exit_file) + 5 > PATH_MAX)
+		usage_error("file name too long");
 	snprintf(m->log1, sizeof m->log1, "%s.1", m->log);
 	if (i < argc) {
 		if (argv[i][0] != '/')
-			usage_error("the command to run afterwards must be an absolute path (got %s)", argv[i]);
+			usage_error("the command to run afterwards must be an absolute path (got '%s')",
+			            argv[i]);
 		m->then = argv + i;
 	}
 }
 
-static void open_log(struct monitor *m)
+/* Opens FILE for appending; with truncate, empties it (used when it could
+ * not be renamed away, so that it stays bounded). */
+static void open_log(struct monitor *m, int truncate)
 {
-	m->logfd = open(m->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	m->logfd = open(m->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
+	                (truncate ? O_TRUNC : 0), 0640);
 	struct stat st;
 	m->logsize = (m->logfd >= 0 && fstat(m->logfd, &st) == 0) ? (long long)st.st_size : 0;
 }
 
-/* Appends to the log, rotating it first when the data would overflow it.
- * Failures (a full disk) lose output, never block the container. */
+/* Appends to the log, filling it up to log_max, then renaming it to
+ * FILE.1 and going on in a new FILE. Failures (a full disk) lose
+ * output, never block the container. */
 static void log_write(struct monitor *m, const char *buf, size_t len)
 {
 	while (len > 0) {
 		if (m->logsize >= m->log_max) {
 			if (m->logfd >= 0)
 				close(m->logfd);
-			rename(m->log, m->log1);
-			open_log(m);
+			open_log(m, rename(m->log, m->log1) < 0);
 		}
 		size_t room = (size_t)(m->log_max - m->logsize);
 		size_t chunk = len < room ? len : room;
@@ -148,8 +159,8 @@ static void log_write(struct monitor *m, const char *buf, size_t len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			/* lost (a full disk): counted, so that rotation still
-			 * comes and may free room */
+			/* lost: counted all the same, so that rotation
+			 * still comes and may free room */
 			n = (ssize_t)chunk;
 		}
 		buf += n;
@@ -158,11 +169,11 @@ static void log_write(struct monitor *m, const char *buf, size_t len)
 	}
 }
 
-/* Copies what the pipe holds now; returns 0 at end of file. */
-static int pump(struct monitor *m, int fd)
+/* Copies what the pipe holds now; returns 0 at its end. */
+static int pump(struct monitor *m)
 {
 	char buf[16384];
-	ssize_t n = read(fd, buf, sizeof buf);
+	ssize_t n = read(OUTPUT_FD, buf, sizeof buf);
 	if (n < 0)
 		return errno == EINTR || errno == EAGAIN;
 	if (n == 0)
@@ -171,24 +182,35 @@ static int pump(struct monitor *m, int fd)
 	return 1;
 }
 
-static void write_exit(const struct monitor *m, int status)
+/* Reaps children other than PID that have ended (the process that exec'd
+ * this program may have had others). Leaves PID alone: its zombie keeps
+ * its number from being reused while TERM may still be sent to it. */
+static void reap_others(pid_t pid)
+{
+	for (;;) {
+		siginfo_t si;
+		memset(&si, 0, sizeof si);
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
+		    si.si_pid == 0 || si.si_pid == pid)
+			return;
+		waitpid(si.si_pid, NULL, 0);
+	}
+}
+
+static void write_exit(struct monitor *m, const siginfo_t *si)
 {
 	char tmp[PATH_MAX], text[96];
 	snprintf(tmp, sizeof tmp, "%s.tmp", m->exit_file);
-	int len;
-	if (WIFSIGNALED(status))
-		len = snprintf(text, sizeof text, "signal %d\n", WTERMSIG(status));
-	else
-		len = snprintf(text, sizeof text, "exit %d\n", WEXITSTATUS(status));
-	len += snprintf(text + len, sizeof text - (size_t)len, "finished %lld\n",
-	                (long long)time(NULL));
+	int killed = si->si_code == CLD_KILLED || si->si_code == CLD_DUMPED;
+	int len = snprintf(text, sizeof text, "%s %d\nfinished %lld\n",
+	                   killed ? "signal" : "exit", si->si_status, (long long)time(NULL));
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (fd < 0 || write(fd, text, (size_t)len) != len || close(fd) < 0 ||
 	    rename(tmp, m->exit_file) < 0) {
 		char msg[PATH_MAX + 64];
 		int n = snprintf(msg, sizeof msg, "nsl-monitor: cannot write %s: %s\n",
 		                 m->exit_file, strerror(errno));
-		log_write((struct monitor *)m, msg, (size_t)n);
+		log_write(m, msg, (size_t)n);
 	}
 }
 
@@ -198,38 +220,52 @@ int main(int argc, char **argv)
 	parse_args(&m, argc, argv);
 
 	/* PID must be ours to wait for (children survive the exec that
-	 * started this program). */
+	 * started this program); it may have ended already. */
 	siginfo_t si;
 	memset(&si, 0, sizeof si);
 	if (waitid(P_PID, (id_t)m.pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
-		fprintf(stderr, "nsl-monitor: process %d is not a child of this process\n", (int)m.pid);
+		fprintf(stderr, "nsl-monitor: process %d is not a child of this process "
+		                "(nsl-monitor must be exec'd by the parent of the process it watches)\n",
+		        (int)m.pid);
 		return 2;
 	}
 	if (fcntl(OUTPUT_FD, F_GETFD) < 0) {
-		fprintf(stderr, "nsl-monitor: descriptor %d (the container's output) is not open\n", OUTPUT_FD);
+		fprintf(stderr, "nsl-monitor: descriptor %d (the container's output) is not open\n",
+		        OUTPUT_FD);
 		return 2;
 	}
 	fcntl(OUTPUT_FD, F_SETFD, FD_CLOEXEC);
 
 	/* Detached: a terminal's signals do not concern it; TERM is passed on
-	 * to the container, whose end then ends the monitor. */
+	 * to the container, whose end then ends the monitor. SIGCHLD must not
+	 * be ignored (an inherited SIG_IGN would reap PID behind our back). */
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);
-	sigset_t term;
-	sigemptyset(&term);
-	sigaddset(&term, SIGTERM);
-	sigprocmask(SIG_BLOCK, &term, NULL);
-	int sfd = signalfd(-1, &term, SFD_CLOEXEC | SFD_NONBLOCK);
+	signal(SIGCHLD, SIG_DFL);
+	sigset_t used;
+	sigemptyset(&used);
+	sigaddset(&used, SIGTERM);
+	sigaddset(&used, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &used, NULL);
+	int sfd = signalfd(-1, &used, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		fprintf(stderr, "nsl-monitor: signalfd: %s\n", strerror(errno));
+		return 2;
+	}
 	int pidfd = (int)syscall(SYS_pidfd_open, m.pid, 0);
 	if (pidfd < 0) {
 		fprintf(stderr, "nsl-monitor: pidfd_open %d: %s\n", (int)m.pid, strerror(errno));
 		return 2;
 	}
-	open_log(&m);
+	reap_others(m.pid); /* those that ended before the signalfd existed */
+	open_log(&m, 0);
+	if (m.logfd < 0)
+		fprintf(stderr, "nsl-monitor: cannot open %s (output is lost until it can): %s\n",
+		        m.log, strerror(errno));
 
-	int out_open = 1, status = 0;
+	int out_open = 1;
 	for (;;) {
 		struct pollfd p[3] = {
 			{.fd = out_open ? OUTPUT_FD : -1, .events = POLLIN},
@@ -241,17 +277,20 @@ int main(int argc, char **argv)
 				continue;
 			break;
 		}
-		if (p[0].revents && !pump(&m, OUTPUT_FD))
+		if (p[0].revents && !pump(&m))
 			out_open = 0;
 		if (p[2].revents) {
 			struct signalfd_siginfo ssi;
 			while (read(sfd, &ssi, sizeof ssi) == (ssize_t)sizeof ssi)
-				kill(m.pid, SIGTERM);
+				if (ssi.ssi_signo == SIGTERM)
+					kill(m.pid, SIGTERM);
+			reap_others(m.pid);
 		}
 		if (p[1].revents)
 			break;
 	}
-	while (waitpid(m.pid, &status, 0) < 0 && errno == EINTR)
+	memset(&si, 0, sizeof si);
+	while (waitid(P_PID, (id_t)m.pid, &si, WEXITED) < 0 && errno == EINTR)
 		;
 	/* What the container wrote just before it ended is still in the
 	 * pipe; processes of a container without a pid namespace may keep
@@ -261,26 +300,34 @@ int main(int argc, char **argv)
 		int r = poll(&p, 1, DRAIN_MS);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0 || !pump(&m, OUTPUT_FD))
+		if (r <= 0 || !pump(&m))
 			break;
 	}
 	close(OUTPUT_FD);
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
-	write_exit(&m, status);
+	write_exit(&m, &si);
 	if (m.logfd >= 0)
 		close(m.logfd);
 	if (!m.then)
 		return 0;
-	signal(SIGINT, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-	signal(SIGPIPE, SIG_DFL);
-	signal(SIGQUIT, SIG_DFL);
-	sigprocmask(SIG_UNBLOCK, &term, NULL);
+
+	/* The next program starts with default signal handling. A TERM that
+	 * came after PID ended is still pending: consume it, or unblocking
+	 * would end this process before the exec. */
+	struct signalfd_siginfo ssi;
+	while (read(sfd, &ssi, sizeof ssi) == (ssize_t)sizeof ssi)
+		;
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL); /* glibc refuses its own 32 and 33 */
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	execv(m.then[0], m.then);
 	char msg[PATH_MAX + 64];
 	int n = snprintf(msg, sizeof msg, "nsl-monitor: exec %s: %s\n", m.then[0], strerror(errno));
-	open_log(&m);
+	open_log(&m, 0);
 	log_write(&m, msg, (size_t)n);
 	return 1;
 }

@@ -3,7 +3,8 @@
 # examples, when any is missing. Asks nothing; does nothing when all are there.
 set -eu
 
-PACKAGES="make gcc pkg-config lua5.4 liblua5.4-dev libnl-3-dev libnl-route-3-dev
+# libc6-dev: also libc.a, for the static nsl-monitor (gcc only recommends it)
+PACKAGES="make gcc libc6-dev pkg-config lua5.4 liblua5.4-dev libnl-3-dev libnl-route-3-dev
 libcap-dev lua-busted busybox-static iproute2 util-linux procps iputils-ping groff-base
 ${NSL_EXTRA_PACKAGES:-}"
 

@@ -352,6 +352,46 @@ describe("nsl.pty_relay", function()
     assert.are.equal(before, #nsl.fds())
   end)
 
+  it("does not deadlock on a command that writes much and reads nothing while much input waits", function()
+    -- The relay runs in a child watched for 20 s: a relay that blocked on
+    -- writing input while the command blocked on writing output would
+    -- hang for good.
+    local out_r, out_w = assert(nsl.pipe())
+    local relay = assert(nsl.clone(nil, function()
+      nsl.close(out_r)
+      local master, slave = assert(nsl.openpty())
+      local pid = spawn(master, slave, "stty -echo; seq 1 100000; wc -c", ENV)
+      local in_r, in_w = assert(nsl.pipe())
+      local feeder = assert(nsl.clone(nil, function()
+        nsl.close(in_r)
+        local line = ("y"):rep(99) .. "\n"
+        for _ = 1, 1000 do assert(nsl.write(in_w, line)) end
+        return 0
+      end))
+      nsl.close(in_w)
+      local ok, how, n = nsl.pty_relay(master, pid, { stdin = in_r, stdout = out_w })
+      nsl.wait(feeder)
+      return ok and how == "exit" and n == 0
+    end))
+    nsl.close(out_w)
+    local watch = assert(nsl.pidfd(relay))
+    local out, deadline = {}, nsl.time() + 20
+    repeat
+      local ready = nsl.poll({ out_r }, math.max(deadline - nsl.time(), 0))
+      local data = #ready > 0 and assert(nsl.read(out_r, 65536)) or ""
+      out[#out + 1] = data
+    until data == "" or nsl.time() > deadline
+    local hung = #nsl.poll({ watch }, math.max(deadline - nsl.time(), 1)) == 0
+    if hung then nsl.kill(relay, "KILL") end
+    local res = { nsl.wait(relay) }
+    nsl.close(watch)
+    nsl.close(out_r)
+    assert.is_false(hung, "the relay hung")
+    assert.are.same({ true, "exit", 0 }, res)
+    -- all of seq's output, then wc's count of all the input
+    assert.matches("\r\n100000\r\n100000\r\n$", table.concat(out))
+  end)
+
   it("puts a terminal stdin in raw mode, restores it, and passes its window size changes on", function()
     local before = #nsl.fds()
     -- the caller's terminal: a pseudo-terminal made here, 10 x 40

@@ -180,3 +180,90 @@ describe("ids of the caller", function()
     assert.are.equal(pid .. " " .. nsl.getpid(), seen)
   end)
 end)
+
+describe("nsl.forward_signals", function()
+  local dir
+  before_each(function() dir = H.tmpdir() end)
+  after_each(function() H.rmtree(dir) end)
+
+  -- In a child that forwards to targets which ignore TERM (as a PID 1
+  -- without a handler does): each line of the result file is
+  -- "name how n seconds", seconds from the TERM to the target's end.
+  local function forwarding(body)
+    local out = dir .. "/result"
+    local pid = assert(nsl.clone(nil, function()
+      local function target()
+        return assert(nsl.clone(nil, function()
+          nsl.exec({ "sh", "-c", "trap '' TERM; exec sleep 30" })
+          return 127
+        end))
+      end
+      local f = assert(io.open(out, "w"))
+      local function ended(name, p, t0)
+        local _, how, n = nsl.wait(p)
+        f:write(("%s %s %d %.2f\n"):format(name, how, n, nsl.time() - t0))
+      end
+      body(target, ended)
+      f:close()
+      return 0
+    end))
+    assert.are.same({ true, "exit", 0 }, { nsl.wait(pid) })
+    local r = {}
+    for name, how, n, secs in H.read(out):gmatch("(%S+) (%S+) (%d+) (%S+)\n") do
+      r[name] = { how = how, n = tonumber(n), secs = tonumber(secs) }
+    end
+    return r
+  end
+
+  it("gives each target its own grace before KILL; false never kills", function()
+    local r = forwarding(function(target, ended)
+      local a, b, c = target(), target(), target()
+      nsl.sleep(0.1)
+      assert(nsl.forward_signals(a, 0))
+      assert(nsl.forward_signals(b, 1))
+      assert(nsl.forward_signals(c, false))
+      local t0 = nsl.time()
+      assert(nsl.kill(nsl.getpid(), "TERM"))
+      ended("a", a, t0)
+      ended("b", b, t0)
+      nsl.sleep(0.5)
+      local alive = nsl.kill(c, 0)
+      io.open(dir .. "/c-alive", "w"):write(tostring(alive)):close()
+      nsl.kill(c, "KILL")
+      ended("c", c, t0)
+    end)
+    assert.are.same({ "signal", 9 }, { r.a.how, r.a.n })
+    assert.is_true(r.a.secs < 0.5, "grace 0 kills at once: " .. r.a.secs)
+    assert.are.same({ "signal", 9 }, { r.b.how, r.b.n })
+    assert.is_true(r.b.secs >= 0.9 and r.b.secs < 2, "grace 1: " .. r.b.secs)
+    assert.are.equal("true", H.read(dir .. "/c-alive"))
+  end)
+
+  it("starts a new grace period for a TERM after a KILL", function()
+    local r = forwarding(function(target, ended)
+      local a = target()
+      nsl.sleep(0.1)
+      assert(nsl.forward_signals(a, 1))
+      local t0 = nsl.time()
+      assert(nsl.kill(nsl.getpid(), "TERM"))
+      ended("first", a, t0)
+      assert(nsl.stop_forwarding(a))
+      local b = target()
+      nsl.sleep(0.1)
+      assert(nsl.forward_signals(b, 1))
+      t0 = nsl.time()
+      assert(nsl.kill(nsl.getpid(), "TERM"))
+      ended("second", b, t0)
+    end)
+    assert.are.same({ "signal", 9 }, { r.first.how, r.first.n })
+    assert.are.same({ "signal", 9 }, { r.second.how, r.second.n })
+    assert.is_true(r.second.secs >= 0.9 and r.second.secs < 2, "second grace: " .. r.second.secs)
+  end)
+
+  it("refuses a grace out of range, naming it", function()
+    assert.has_error(function() nsl.forward_signals(nsl.getpid(), -1) end)
+    local ok, err = pcall(nsl.forward_signals, nsl.getpid(), 86401)
+    assert.is_false(ok)
+    assert.matches("grace", err)
+  end)
+end)

@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,35 +39,74 @@ static const int forward_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT,
 static unsigned forward_mask;          /* bit i: forward_signals[i] handled */
 static struct sigaction forward_saved[NFORWARD];
 
-/* A TERM, INT, HUP or QUIT forwarded arms an alarm: a target still there
- * after forward_grace seconds gets SIGKILL (a command running as PID 1
- * without a handler ignores TERM, and its caller would wait forever). */
-static unsigned forward_grace = 10;
-static volatile sig_atomic_t forward_armed;
+/* A TERM, INT, HUP or QUIT forwarded gives each target a deadline of its
+ * own grace period: a target still registered when its deadline passes
+ * gets SIGKILL (a command running as PID 1 without a handler ignores
+ * TERM, and its caller would wait forever). One interval timer serves
+ * every deadline; each handler blocks the others (sa_mask), so the
+ * tables below are only ever touched by one handler at a time. */
+#define GRACE_NEVER (-1)
+static int forward_grace[FORWARD_MAX];          /* seconds, or GRACE_NEVER */
+static long long forward_deadline[FORWARD_MAX]; /* ms, CLOCK_MONOTONIC; 0: none */
 static struct sigaction alarm_saved;
 static int alarm_installed;
+
+static long long monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sets the timer to the nearest deadline, or stops it when none is left. */
+static void forward_rearm(long long now)
+{
+	long long next = 0;
+	for (int i = 0; i < FORWARD_MAX; i++)
+		if (forward_pids[i] > 0 && forward_deadline[i] &&
+		    (!next || forward_deadline[i] < next))
+			next = forward_deadline[i];
+	struct itimerval it;
+	memset(&it, 0, sizeof it);
+	if (next) {
+		long long ms = next > now ? next - now : 1;
+		it.it_value.tv_sec = (time_t)(ms / 1000);
+		it.it_value.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	}
+	setitimer(ITIMER_REAL, &it, NULL);
+}
 
 static void forward_handler(int sig)
 {
 	int saved = errno;
-	for (int i = 0; i < FORWARD_MAX; i++)
-		if (forward_pids[i] > 0)
-			kill((pid_t)forward_pids[i], sig);
-	if (forward_grace && !forward_armed &&
-	    (sig == SIGTERM || sig == SIGINT || sig == SIGHUP || sig == SIGQUIT)) {
-		forward_armed = 1;
-		alarm(forward_grace);
+	int terminating = sig == SIGTERM || sig == SIGINT || sig == SIGHUP ||
+	                  sig == SIGQUIT;
+	long long now = terminating ? monotonic_ms() : 0;
+	for (int i = 0; i < FORWARD_MAX; i++) {
+		if (forward_pids[i] <= 0)
+			continue;
+		kill((pid_t)forward_pids[i], sig);
+		if (terminating && forward_grace[i] != GRACE_NEVER &&
+		    !forward_deadline[i])
+			forward_deadline[i] = now + forward_grace[i] * 1000LL;
 	}
+	if (terminating)
+		forward_rearm(now);
 	errno = saved;
 }
 
 static void forward_alarm(int sig)
 {
 	int saved = errno;
+	long long now = monotonic_ms();
 	(void)sig;
 	for (int i = 0; i < FORWARD_MAX; i++)
-		if (forward_pids[i] > 0)
+		if (forward_pids[i] > 0 && forward_deadline[i] &&
+		    forward_deadline[i] <= now) {
 			kill((pid_t)forward_pids[i], SIGKILL);
+			forward_deadline[i] = 0;
+		}
+	forward_rearm(now);
 	errno = saved;
 }
 
@@ -78,6 +118,17 @@ static int forward_count(void)
 	return n;
 }
 
+/* Blocks the forwarded signals and SIGALRM (the set goes to *block, the
+ * mask before to *old) while the tables change. */
+static void forward_block(sigset_t *block, sigset_t *old)
+{
+	sigemptyset(block);
+	for (int i = 0; i < NFORWARD; i++)
+		sigaddset(block, forward_signals[i]);
+	sigaddset(block, SIGALRM);
+	sigprocmask(SIG_BLOCK, block, old);
+}
+
 /* Restores the handlers that were there before forwarding started. */
 static void forward_restore(void)
 {
@@ -86,12 +137,13 @@ static void forward_restore(void)
 			sigaction(forward_signals[i], &forward_saved[i], NULL);
 	forward_mask = 0;
 	if (alarm_installed) {
-		if (forward_armed)
-			alarm(0);
+		struct itimerval off;
+		memset(&off, 0, sizeof off);
+		setitimer(ITIMER_REAL, &off, NULL);
 		sigaction(SIGALRM, &alarm_saved, NULL);
 		alarm_installed = 0;
 	}
-	forward_armed = 0;
+	memset(forward_deadline, 0, sizeof forward_deadline);
 }
 
 /* Keeps only the capabilities in keep in the bounding, permitted and
@@ -276,35 +328,46 @@ static int l_dumpable(lua_State *L)
  * From now on, TERM, INT, HUP, QUIT, USR1, USR2 and WINCH sent to the
  * caller are sent on to pid (and to every other pid registered) instead
  * of acting on the caller. Up to 64 pids at a time. After a TERM, INT,
- * HUP or QUIT, targets still there grace seconds later (default 10; 0:
- * never) get SIGKILL: a PID 1 without a handler ignores TERM. The grace
- * period uses alarm(2) while forwarding is on.
+ * HUP or QUIT, a target still registered grace seconds later gets
+ * SIGKILL, as a PID 1 without a handler ignores TERM: grace is per target,
+ * default 10, 0 kills right after the forwarded signal, false never.
+ * Registering a pid again sets its grace. The deadlines use the
+ * ITIMER_REAL timer (SIGALRM) while forwarding is on.
  */
 static int l_forward_signals(lua_State *L)
 {
 	pid_t pid = nsl_checkpid(L, 1);
-	if (!lua_isnoneornil(L, 2))
-		forward_grace = (unsigned)nsl_checkrange(L, 2, 0, 86400, "grace");
+	int grace = 10;
+	if (lua_type(L, 2) == LUA_TBOOLEAN && !lua_toboolean(L, 2))
+		grace = GRACE_NEVER;
+	else if (!lua_isnoneornil(L, 2))
+		grace = (int)nsl_checkrange(L, 2, 0, 86400, "grace");
 	nsl_checknargs(L, 2);
+	sigset_t block, old;
+	forward_block(&block, &old);
 	int slot = -1;
-	for (int i = 0; i < FORWARD_MAX; i++) {
+	for (int i = 0; i < FORWARD_MAX && slot < 0; i++)
 		if (forward_pids[i] == pid)
-			return lua_pushboolean(L, 1), 1;
-		if (slot < 0 && forward_pids[i] <= 0)
 			slot = i;
-	}
+	for (int i = 0; i < FORWARD_MAX && slot < 0; i++)
+		if (forward_pids[i] <= 0)
+			slot = i;
 	if (slot < 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		errno = ENOSPC;
 		return nsl_pusherrno(L, "forward_signals %d: more than %d targets",
 		                     (int)pid, FORWARD_MAX);
 	}
+	if (forward_pids[slot] != pid)
+		forward_deadline[slot] = 0;
 	forward_pids[slot] = pid;
+	forward_grace[slot] = grace;
 	if (!forward_mask) {
 		struct sigaction sa;
 		memset(&sa, 0, sizeof sa);
 		sa.sa_handler = forward_handler;
 		sa.sa_flags = SA_RESTART;
-		sigemptyset(&sa.sa_mask);
+		sa.sa_mask = block;
 		for (int i = 0; i < NFORWARD; i++)
 			if (sigaction(forward_signals[i], &sa, &forward_saved[i]) == 0)
 				forward_mask |= 1u << i;
@@ -312,6 +375,7 @@ static int l_forward_signals(lua_State *L)
 		if (sigaction(SIGALRM, &sa, &alarm_saved) == 0)
 			alarm_installed = 1;
 	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	lua_pushboolean(L, 1);
 	return 1;
 }
@@ -325,11 +389,16 @@ static int l_stop_forwarding(lua_State *L)
 {
 	pid_t pid = lua_isnoneornil(L, 1) ? 0 : nsl_checkpid(L, 1);
 	nsl_checknargs(L, 1);
+	sigset_t block, old;
+	forward_block(&block, &old);
 	for (int i = 0; i < FORWARD_MAX; i++)
-		if (pid == 0 || forward_pids[i] == pid)
+		if (pid == 0 || forward_pids[i] == pid) {
 			forward_pids[i] = 0;
+			forward_deadline[i] = 0;
+		}
 	if (forward_count() == 0)
 		forward_restore();
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	lua_pushboolean(L, 1);
 	return 1;
 }

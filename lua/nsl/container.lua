@@ -1343,8 +1343,11 @@ function Container:exec(argv, opts)
   local master, slave
   if opts.tty then
     if not nsl.openpty then return nil, "exec: terminals are not supported by this build" end
+    -- The container's own /dev/pts first, so `tty` inside names the
+    -- slave; the caller's when the container has no ptmx of its own.
     local perr
-    master, slave, perr = nsl.openpty()
+    master, slave = nsl.openpty({ root = ("/proc/%d/root"):format(target) })
+    if not master then master, slave, perr = nsl.openpty() end
     if not master then return nil, "exec: " .. tostring(perr) end
   end
   local pid, err = nsl.clone({}, function()
@@ -1373,6 +1376,9 @@ function Container:exec(argv, opts)
       return 127
     end, { collect = false }))
     if slave then nsl.close(slave) end
+    -- A signal sent to this process (the pid the caller knows) goes on
+    -- to the command.
+    nsl.forward_signals(inner, false)
     local _, how, n = nsl.wait(inner)
     if how == "signal" then
       nsl.kill(nsl.getpid(), n)

@@ -134,6 +134,26 @@ lua_Integer nsl_checkrange(lua_State *L, int arg, lua_Integer min,
 	return v;
 }
 
+lua_Integer nsl_optfieldrange(lua_State *L, int t, const char *field,
+                              const char *owner, lua_Integer min,
+                              lua_Integer max, lua_Integer dflt)
+{
+	int isnum;
+	if (lua_getfield(L, t, field) == LUA_TNIL) {
+		lua_pop(L, 1);
+		return dflt;
+	}
+	lua_Integer v = lua_tointegerx(L, -1, &isnum);
+	if (!isnum || lua_type(L, -1) != LUA_TNUMBER || v < min || v > max) {
+		const char *got = lua_type(L, -1) == LUA_TNUMBER
+		                  ? luaL_tolstring(L, -1, NULL) : luaL_typename(L, -1);
+		luaL_error(L, "%s: field '%s' must be an integer from %I to %I (got %s)",
+		           owner, field, min, max, got);
+	}
+	lua_pop(L, 1);
+	return v;
+}
+
 pid_t nsl_checkpid(lua_State *L, int arg)
 {
 	return (pid_t)nsl_checkrange(L, arg, 1, INT_MAX, "pid");

@@ -55,13 +55,10 @@ static int l_openpty(lua_State *L)
 	nsl_checknargs(L, 1);
 	if (has) {
 		nsl_checkfields(L, 1, openpty_fields, "openpty options");
-		lua_getfield(L, 1, "rows");
-		lua_getfield(L, 1, "cols");
-		if (!lua_isnil(L, -2))
-			ws.ws_row = (unsigned short)nsl_checkrange(L, -2, 1, 65535, "rows");
-		if (!lua_isnil(L, -1))
-			ws.ws_col = (unsigned short)nsl_checkrange(L, -1, 1, 65535, "cols");
-		lua_pop(L, 2);
+		ws.ws_row = (unsigned short)nsl_optfieldrange(L, 1, "rows", "openpty options",
+		                                              1, 65535, 0);
+		ws.ws_col = (unsigned short)nsl_optfieldrange(L, 1, "cols", "openpty options",
+		                                              1, 65535, 0);
 	}
 	if (!ws.ws_row && !ws.ws_col && !(isatty(0) && ioctl(0, TIOCGWINSZ, &ws) == 0 && ws.ws_row))
 		ws.ws_row = 24, ws.ws_col = 80;
@@ -199,13 +196,8 @@ static int l_pty_relay(lua_State *L)
 	nsl_checknargs(L, 3);
 	if (has) {
 		nsl_checkfields(L, 3, relay_fields, "pty_relay options");
-		lua_getfield(L, 3, "stdin");
-		lua_getfield(L, 3, "stdout");
-		if (!lua_isnil(L, -2))
-			in = (int)nsl_checkrange(L, -2, 0, INT_MAX, "stdin");
-		if (!lua_isnil(L, -1))
-			out = (int)nsl_checkrange(L, -1, 0, INT_MAX, "stdout");
-		lua_pop(L, 2);
+		in = (int)nsl_optfieldrange(L, 3, "stdin", "pty_relay options", 0, INT_MAX, 0);
+		out = (int)nsl_optfieldrange(L, 3, "stdout", "pty_relay options", 0, INT_MAX, 1);
 	}
 	struct termios saved;
 	int raw = isatty(in) && tcgetattr(in, &saved) == 0;

@@ -93,6 +93,9 @@ size_t nsl_checkidmap(lua_State *L, int arg, nsl_idmap_entry *map,
 
 /* Signal numbers from names ("TERM", "SIGTERM", "term") or integers. */
 int nsl_checksignal(lua_State *L, int arg);
+/* The same for the value at idx without raising: the signal, or -1 with
+ * the reason pushed (for option fields, whose errors name the field). */
+int nsl_tosignal(lua_State *L, int idx);
 int nsl_signal_number(const char *name);
 
 /* Capability names ("CAP_CHOWN", "chown") to a set; unknown names raise. */

@@ -239,7 +239,8 @@ static int l_close_fds(lua_State *L)
  * closed at the other end, or a pidfd whose process ended) and returns
  * the ready ones; an empty list when timeout seconds (a number; nil or
  * negative: no limit) passed first. A signal that interrupts the wait
- * returns an empty list too. At most 1024 descriptors. @see poll(2)
+ * returns an empty list too. At most 1024 descriptors; an empty list
+ * needs a timeout (it could only wait forever). @see poll(2)
  */
 static int l_poll(lua_State *L)
 {
@@ -263,6 +264,8 @@ static int l_poll(lua_State *L)
 	}
 	if (t != t)
 		return luaL_argerror(L, 2, "timeout must be a number of seconds");
+	if (n == 0 && t < 0)
+		return luaL_argerror(L, 1, "an empty list without a timeout would wait forever");
 	int ms = t < 0 ? -1 : t > 86400 ? 86400000 : (int)(t * 1000 + 0.999);
 	int r = poll(p, (nfds_t)n, ms);
 	if (r < 0 && errno != EINTR)

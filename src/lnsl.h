@@ -53,6 +53,13 @@ const char *nsl_checkfieldstring(lua_State *L, int t, const char *field,
 lua_Integer nsl_checkrange(lua_State *L, int arg, lua_Integer min,
                            lua_Integer max, const char *what);
 
+/* The same for field of the option table at index t: dflt when the field
+ * is nil; an error names owner and field ("openpty options: rows must
+ * ..."), where nsl_checkrange would name a stack slot. */
+lua_Integer nsl_optfieldrange(lua_State *L, int t, const char *field,
+                              const char *owner, lua_Integer min,
+                              lua_Integer max, lua_Integer dflt);
+
 /*
  * A set of flags given as nil (none), a string of names separated by
  * commas or blanks, or an array of names. Unknown names raise an error
@@ -86,6 +93,9 @@ size_t nsl_checkidmap(lua_State *L, int arg, nsl_idmap_entry *map,
 
 /* Signal numbers from names ("TERM", "SIGTERM", "term") or integers. */
 int nsl_checksignal(lua_State *L, int arg);
+/* The same for the value at idx without raising: the signal, or -1 with
+ * the reason pushed (for option fields, whose errors name the field). */
+int nsl_tosignal(lua_State *L, int idx);
 int nsl_signal_number(const char *name);
 
 /* Capability names ("CAP_CHOWN", "chown") to a set; unknown names raise. */

@@ -134,6 +134,26 @@ lua_Integer nsl_checkrange(lua_State *L, int arg, lua_Integer min,
 	return v;
 }
 
+lua_Integer nsl_optfieldrange(lua_State *L, int t, const char *field,
+                              const char *owner, lua_Integer min,
+                              lua_Integer max, lua_Integer dflt)
+{
+	int isnum;
+	if (lua_getfield(L, t, field) == LUA_TNIL) {
+		lua_pop(L, 1);
+		return dflt;
+	}
+	lua_Integer v = lua_tointegerx(L, -1, &isnum);
+	if (!isnum || lua_type(L, -1) != LUA_TNUMBER || v < min || v > max) {
+		const char *got = lua_type(L, -1) == LUA_TNUMBER
+		                  ? luaL_tolstring(L, -1, NULL) : luaL_typename(L, -1);
+		luaL_error(L, "%s: %s must be an integer from %I to %I (got %s)",
+		           owner, field, min, max, got);
+	}
+	lua_pop(L, 1);
+	return v;
+}
+
 pid_t nsl_checkpid(lua_State *L, int arg)
 {
 	return (pid_t)nsl_checkrange(L, arg, 1, INT_MAX, "pid");
@@ -343,16 +363,45 @@ int nsl_signal_number(const char *name)
 	return -1;
 }
 
-int nsl_checksignal(lua_State *L, int arg)
+int nsl_tosignal(lua_State *L, int idx)
 {
-	if (lua_type(L, arg) == LUA_TNUMBER)
-		return (int)nsl_checkrange(L, arg, 0, NSIG - 1, "signal");
-	const char *name = nsl_checkname(L, arg, 31, NULL);
+	size_t len;
+	int isnum;
+	if (lua_type(L, idx) == LUA_TNUMBER) {
+		lua_Integer v = lua_tointegerx(L, idx, &isnum);
+		if (!isnum)
+			lua_pushliteral(L, "signal must be an integer");
+		else if (v < 0 || v >= NSIG)
+			lua_pushfstring(L, "signal out of range (0 to %d)", NSIG - 1);
+		else
+			return (int)v;
+		return -1;
+	}
+	if (lua_type(L, idx) != LUA_TSTRING) {
+		lua_pushfstring(L, "string expected, got %s", luaL_typename(L, idx));
+		return -1;
+	}
+	const char *name = lua_tolstring(L, idx, &len);
+	if (strlen(name) != len) {
+		lua_pushliteral(L, "string contains a NUL byte");
+		return -1;
+	}
+	if (len > 31) {
+		lua_pushliteral(L, "longer than 31 bytes");
+		return -1;
+	}
 	int sig = nsl_signal_number(name);
 	if (sig < 0)
-		luaL_argerror(L, arg,
-		              lua_pushfstring(L, "unknown signal '%s' (expected a name such as TERM, KILL, HUP, INT, USR1 or a number)",
-		                              name));
+		lua_pushfstring(L, "unknown signal '%s' (expected a name such as TERM, KILL, HUP, INT, USR1 or a number)",
+		                name);
+	return sig;
+}
+
+int nsl_checksignal(lua_State *L, int arg)
+{
+	int sig = nsl_tosignal(L, arg);
+	if (sig < 0)
+		luaL_argerror(L, arg, lua_tostring(L, -1));
 	return sig;
 }
 

@@ -387,8 +387,9 @@ static int l_clone(lua_State *L)
 			setgroups = v[0] == 'd' ? "deny" : "allow";
 		}
 		lua_pop(L, 1);
-		if (lua_getfield(L, 3, "pdeathsig") != LUA_TNIL)
-			pdeathsig = nsl_checksignal(L, lua_gettop(L));
+		if (lua_getfield(L, 3, "pdeathsig") != LUA_TNIL &&
+		    (pdeathsig = nsl_tosignal(L, -1)) < 0)
+			luaL_error(L, "clone options: pdeathsig: %s", lua_tostring(L, -1));
 		lua_pop(L, 1);
 		if (lua_getfield(L, 3, "collect") != LUA_TNIL) {
 			if (!lua_isboolean(L, -1))

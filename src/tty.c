@@ -53,29 +53,6 @@ static int check_fd(lua_State *L, int arg)
 	return (int)nsl_checkrange(L, arg, 0, INT_MAX, "descriptor");
 }
 
-/* An integer field of the options table at index t, from min to max;
- * absent when the field is nil. */
-static lua_Integer opt_field(lua_State *L, int t, const char *field,
-                             const char *owner, lua_Integer min,
-                             lua_Integer max, lua_Integer absent)
-{
-	int isnum;
-	lua_getfield(L, t, field);
-	if (lua_isnil(L, -1)) {
-		lua_pop(L, 1);
-		return absent;
-	}
-	lua_Integer v = lua_tointegerx(L, -1, &isnum);
-	if (lua_type(L, -1) != LUA_TNUMBER)
-		luaL_error(L, "%s: %s must be an integer from %I to %I (got %s)",
-		           owner, field, min, max, luaL_typename(L, -1));
-	if (!isnum || v < min || v > max)
-		luaL_error(L, "%s: %s must be an integer from %I to %I (got %s)",
-		           owner, field, min, max, luaL_tolstring(L, -1, NULL));
-	lua_pop(L, 1);
-	return v;
-}
-
 /* ---- the pair ------------------------------------------------------------ */
 
 static void close_keep_errno(int fd)
@@ -191,8 +168,8 @@ static int l_openpty(lua_State *L)
 	const char *root = NULL;
 	if (nsl_opttable(L, 1)) {
 		nsl_checkfields(L, 1, openpty_fields, "openpty options");
-		rows = opt_field(L, 1, "rows", "openpty options", 1, 65535, 0);
-		cols = opt_field(L, 1, "cols", "openpty options", 1, 65535, 0);
+		rows = nsl_optfieldrange(L, 1, "rows", "openpty options", 1, 65535, 0);
+		cols = nsl_optfieldrange(L, 1, "cols", "openpty options", 1, 65535, 0);
 		if (lua_getfield(L, 1, "root") != LUA_TNIL) {
 			lua_pop(L, 1);
 			root = nsl_checkfieldstring(L, 1, "root", "openpty options");
@@ -550,8 +527,8 @@ static int l_pty_relay(lua_State *L)
 	r.out = 1;
 	if (nsl_opttable(L, 3)) {
 		nsl_checkfields(L, 3, relay_fields, "pty_relay options");
-		r.in = (int)opt_field(L, 3, "stdin", "pty_relay options", 0, INT_MAX, 0);
-		r.out = (int)opt_field(L, 3, "stdout", "pty_relay options", 0, INT_MAX, 1);
+		r.in = (int)nsl_optfieldrange(L, 3, "stdin", "pty_relay options", 0, INT_MAX, 0);
+		r.out = (int)nsl_optfieldrange(L, 3, "stdout", "pty_relay options", 0, INT_MAX, 1);
 	}
 	nsl_checknargs(L, 3);
 

@@ -669,6 +669,26 @@ describe("hostile input found", function()
       end
     end)
   end)
+  it("container specs: each bad value is named, never a Lua error from inside nsl", function()
+    local long = "/" .. ("a"):rep(5000)
+    local cases = {
+      { { command = { 42 } }, "container: command[1] must be the program" },
+      { { command = { "sh\0x" } }, "container: command[1] contains a NUL byte" },
+      { { command = { "sh", "a\0b" } }, "container: command[2] contains a NUL byte" },
+      { { command = { long } }, "container: command[1] must be the program" },
+      { { command = { "" } }, "container: command[1] must be the program" },
+      { { rootfs = long }, "container: rootfs must be a non-empty path" },
+      { { mounts = { { target = long, type = "tmpfs" } } }, "container: mounts[1].target must be an absolute path" },
+      { { mounts = { { target = "/mnt", bind = true, source = long } } }, "container: mounts[1].source must be an absolute host path" },
+    }
+    for _, c in ipairs(cases) do
+      local ok, err = pcall(container_with, c[1])
+      assert(not ok and err:find(c[2], 1, true) and not err:find("%.lua:%d"),
+        ("expected %q, got %s"):format(c[2], tostring(err)))
+    end
+    local ok, err = pcall(nsl.rootfs.busybox, "/nonexistent/bb", { busybox = 5 })
+    assert(not ok and err:find("rootfs.busybox: busybox must be a path (a string), got number", 1, true), err)
+  end)
 end)
 
 -- The checks above can fail: a call that kills its process, one that

@@ -91,7 +91,7 @@ describe("rootfs.resolve", function()
     assert.has_error(function() rootfs.resolve { image = rootfs.host(), writable = true } end,
       "rootfs.image: nsl.rootfs.host() cannot be an image")
     assert.has_error(function() rootfs.resolve("") end,
-      "rootfs must be a non-empty path without NUL bytes")
+      "rootfs must be a non-empty path without NUL bytes, shorter than 4096 bytes")
   end)
 
   it("prepare() refuses a missing directory, a file and the host's /, naming the path", function()

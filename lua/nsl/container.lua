@@ -152,8 +152,11 @@ local function check_idmap(map, field)
   end
 end
 
+-- The kernel's limit on a path (PATH_MAX, with its NUL).
+local PATH_MAX = 4096
+
 local function is_absolute(p)
-  return type(p) == "string" and p:sub(1, 1) == "/" and not p:find("%z")
+  return type(p) == "string" and p:sub(1, 1) == "/" and not p:find("%z") and #p < PATH_MAX
 end
 
 -- Does the executable p (a path inside the container) exist, in the root
@@ -171,6 +174,7 @@ local function executable_in(root_dir, mounts, p)
       break
     end
   end
+  if #base + #rest >= PATH_MAX then return false end
   local host = nsl.resolve(base, rest)
   local st = host and nsl.lstat(host)
   return st and st.type == "file" and st.mode & 73 ~= 0
@@ -463,6 +467,13 @@ local function check_spec(spec)
       if type(a) ~= "string" and type(a) ~= "number" then
         spec_error("command[%d] must be a string (got %s)", i, type(a))
       end
+      if type(a) == "string" and a:find("\0", 1, true) then
+        spec_error("command[%d] contains a NUL byte", i)
+      end
+    end
+    local c1 = command[1]
+    if type(c1) ~= "string" or c1 == "" or #c1 >= PATH_MAX then
+      spec_error("command[1] must be the program: a non-empty string shorter than %d bytes", PATH_MAX)
     end
   end
   cfg.command = command

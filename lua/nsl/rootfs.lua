@@ -137,10 +137,10 @@ end
 
 local function check_path(value, what)
   if type(value) ~= "string" then
-    error(("%s must be a directory path (a string), got %s"):format(what, type(value)), 3)
+    error(("%s must be a path (a string), got %s"):format(what, type(value)), 3)
   end
-  if value == "" or value:find("\0", 1, true) then
-    error(("%s must be a non-empty path without NUL bytes"):format(what), 3)
+  if value == "" or value:find("\0", 1, true) or #value >= 4096 then
+    error(("%s must be a non-empty path without NUL bytes, shorter than 4096 bytes"):format(what), 3)
   end
   return strip_slashes(value)
 end
@@ -208,6 +208,7 @@ function M.busybox(dir, opts)
     end
   end
   if dir == "/" then error("rootfs.busybox: refusing to build into /", 2) end
+  if opts.busybox ~= nil then check_path(opts.busybox, "rootfs.busybox: busybox") end
   local bb = opts.busybox or BUSYBOX
   local size = file_size(bb)
   if not size or kind(bb) ~= "file" then

@@ -232,6 +232,19 @@ describe("a start that fails", function()
     assert.is_false(C.alive(tonumber(pid), start))
   end)
 
+  it("while the network is still being set up names the child's step, not the network's", function()
+    -- Many interfaces make the caller's network setup slow (it lists
+    -- them), so that the child's failing mount comes first: its network
+    -- namespace is gone under the setup, which fails too.
+    local ok, err, left = failed_start(function(name)
+      for i = 1, 60 do assert(nsl.net.veth(("sq%da"):format(i), ("sq%db"):format(i))) end
+      return nsl.container(full_spec(name, { mounts = { { type = "nsl-no-such-fs", target = "/x" } } }))
+    end)
+    assert.are.equal("nil", ok)
+    assert.matches("^mount /x: .*No such device$", err)
+    assert.are.equal("", left)
+  end)
+
   it("at an id map the kernel refuses (overlapping ranges) names uid_map and leaves nothing", function()
     local ok, err, left = failed_start(function(name)
       return nsl.container(full_spec(name, { user = {

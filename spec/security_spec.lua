@@ -715,3 +715,31 @@ describe("an id map", function()
     assert.are.same({ true }, first)
   end)
 end)
+
+describe("the nsl binary", function()
+  it("refuses to run setuid or setgid (AT_SECURE): it would give its caller the owner's powers", function()
+    -- setgid to nogroup (65534), which grants nothing worth having, in a
+    -- directory only T.uid can enter; AT_SECURE is set all the same
+    local dir = assert(nsl.mkdtemp("/tmp/nsl-spec-setid-"))
+    local bin = dir .. "/nsl"
+    finally(function() os.execute("rm -rf " .. T.quote(dir)) end)
+    assert(os.execute(("cp %s %s && chgrp 65534 %s && chown %d %s && chmod 700 %s")
+      :format(T.quote(T.bin), T.quote(bin), T.quote(bin), T.uid, T.quote(dir), T.quote(dir))))
+    local script = T.script("print(io.open('/proc/self/status'):read('a'):match('Gid:%s+(%d+)%s+(%d+)'))")
+    finally(function() os.remove(script) end)
+    local function run()
+      return T.sh(("setpriv --reuid=%d --regid=%d --clear-groups %s run %s 2>&1")
+        :format(T.uid, T.gid, T.quote(bin), T.quote(script)))
+    end
+    -- (control) without the bit it runs, as the caller's group
+    assert(nsl.chmod(bin, 493))
+    local plain, plain_ok = run()
+    assert.are.equal(("%d\t%d"):format(T.gid, T.gid), plain)
+    assert.is_true(plain_ok)
+    assert(nsl.chmod(bin, 1517)) -- 02755
+    local out, ok = run()
+    assert.is_nil(out:find("65534", 1, true), out)
+    assert.is_not_true(ok)
+    assert.matches("setuid", out)
+  end)
+end)

@@ -184,19 +184,21 @@ static int grab(const char *report, const char *stop)
 	double end = now() + 60;
 	long seen = last_pid();
 	char path[64];
-	dprintf(out, "ready\n");
+	dprintf(out, "ready %ld\n", seen);
 	while (now() < end && access(stop, F_OK) != 0) {
-		long pid = seen + 1;
-		snprintf(path, sizeof path, "/proc/%ld", pid);
-		for (int i = 0; i < 20000; i++) {
-			if (access(path, F_OK) == 0) {
-				watch(out, pid);
-				break;
-			}
-		}
 		long last = last_pid();
-		if (last >= pid)
-			seen = pid; /* that one came and went, or is done */
+		if (last <= seen) {
+			/* a short sleep, not a busy loop: the scheduler then
+			 * runs the watcher soon after a new process appears */
+			usleep(20);
+			continue;
+		}
+		for (long pid = seen + 1; pid <= last; pid++) {
+			snprintf(path, sizeof path, "/proc/%ld", pid);
+			if (access(path, F_OK) == 0)
+				watch(out, pid);
+		}
+		seen = last;
 	}
 	return 0;
 }
@@ -439,6 +441,7 @@ describe("a default container", function()
 
   it("cannot open the host's nsl binary through /proc/<pid>/exe of a process c:exec starts", function()
     local out = assert(nsl.mkdtemp("/tmp/nsl-spec-grab-"))
+    finally(function() os.execute("rm -rf " .. T.quote(out)) end)
     local report = out .. "/report"
     local function lines()
       local f = io.open(report)
@@ -457,8 +460,8 @@ describe("a default container", function()
     -- Each exec makes a process of the nsl binary in the container's pid
     -- namespace until it runs the command; the probe watches for it.
     local refused = 0
-    for _ = 1, 30 do
-      c:exec({ "true" })
+    for _ = 1, 100 do
+      assert.are.same({ true, "exit", 0 }, { c:exec({ "true" }) })
       refused = 0
       for _, l in ipairs(lines()) do
         if l:find("^refused") then refused = refused + 1 end
@@ -468,7 +471,6 @@ describe("a default container", function()
     io.open(out .. "/stop", "w"):close()
     assert.are.same({ true, "exit", 0 }, { c:wait() })
     local report_lines = lines()
-    os.execute("rm -rf " .. T.quote(out))
     -- what it caught was the command after its exec (busybox, its own),
     -- never the nsl binary
     for _, l in ipairs(report_lines) do
@@ -507,6 +509,10 @@ describe("a default container", function()
     local host = assert(nsl.mkdtemp("/tmp/nsl-spec-host-"))
     io.open(host .. "/host-only", "w"):close()
     local fd = assert(nsl.open(host, "directory"))
+    finally(function()
+      nsl.close(fd)
+      os.execute("rm -rf " .. T.quote(host))
+    end)
     local cwd = "/proc/self/fd/" .. fd
     local ok, err = nsl.container { rootfs = root, cwd = cwd, command = { "ls" } }:start()
     local c <close> = nsl.container { rootfs = root, command = { "sleep", "30" } }
@@ -514,9 +520,6 @@ describe("a default container", function()
     local eok, ehow, en = c:exec({ "ls" }, { cwd = cwd })
     -- with resolve_cwd off, the same cwd is the host's directory
     local escaped = C.capture { rootfs = root, cwd = cwd, command = { "ls" }, hardening = { resolve_cwd = false } }
-    nsl.close(fd)
-    os.remove(host .. "/host-only")
-    nsl.rmdir(host)
     assert.is_nil(ok)
     assert.matches("^cwd /proc/self/fd/%d+: ", err)
     assert.are.same({ nil, "exit", 1 }, { eok, ehow, en })
@@ -524,10 +527,15 @@ describe("a default container", function()
   end)
 
   it("refuses a root whose /proc, /sys or /dev is a symlink to a host directory, writing nothing outside", function()
+    local made = {}
+    finally(function()
+      for _, dir in ipairs(made) do C.remove(dir) end
+    end)
     for _, d in ipairs({ "proc", "sys", "dev" }) do
       for _, form in ipairs({ "absolute", "relative" }) do
         local bad = C.busybox_root()
         local host = assert(nsl.mkdtemp("/tmp/nsl-spec-host-"))
+        made[#made + 1], made[#made + 2] = bad, host
         local target = form == "absolute" and host or ("../../../../../.." .. host)
         assert(nsl.rmdir(bad .. "/" .. d))
         assert(nsl.symlink(target, bad .. "/" .. d))
@@ -546,8 +554,6 @@ describe("a default container", function()
         assert.are_not.equal("0", out)
         assert.are.same({}, nsl.readdir(host))
         assert.are.same({}, C.mounts_under(host))
-        nsl.rmdir(host)
-        C.remove(bad)
       end
     end
   end)
@@ -722,11 +728,13 @@ describe("the nsl binary", function()
     -- directory only T.uid can enter; AT_SECURE is set all the same
     local dir = assert(nsl.mkdtemp("/tmp/nsl-spec-setid-"))
     local bin = dir .. "/nsl"
-    finally(function() os.execute("rm -rf " .. T.quote(dir)) end)
+    local script = T.script("print(io.open('/proc/self/status'):read('a'):match('Gid:%s+(%d+)%s+(%d+)'))")
+    finally(function()
+      os.execute("rm -rf " .. T.quote(dir))
+      os.remove(script)
+    end)
     assert(os.execute(("cp %s %s && chgrp 65534 %s && chown %d %s && chmod 700 %s")
       :format(T.quote(T.bin), T.quote(bin), T.quote(bin), T.uid, T.quote(dir), T.quote(dir))))
-    local script = T.script("print(io.open('/proc/self/status'):read('a'):match('Gid:%s+(%d+)%s+(%d+)'))")
-    finally(function() os.remove(script) end)
     local function run()
       return T.sh(("setpriv --reuid=%d --regid=%d --clear-groups %s run %s 2>&1")
         :format(T.uid, T.gid, T.quote(bin), T.quote(script)))

@@ -92,4 +92,197 @@ function C.capture(spec)
   return (table.concat(chunks):gsub("\n$", "")), ok, how, n
 end
 
+-- ---- added for the security and failure specs ------------------------------
+
+-- Compiles a C program (its source text) into a static binary at out,
+-- mode 0755; raises with the compiler's words when that fails.
+function C.compile(source, out)
+  local dir = assert(nsl.mkdtemp("/tmp/nsl-spec-cc-"))
+  local src = dir .. "/prog.c"
+  local f = assert(io.open(src, "w"))
+  f:write(source)
+  f:close()
+  local msg, ok = T.sh(("gcc -static -O2 -Wall -o %s %s 2>&1 && chmod 755 %s")
+    :format(T.quote(out), T.quote(src), T.quote(out)))
+  os.execute("rm -rf " .. T.quote(dir))
+  assert(ok, "cannot build " .. out .. " (gcc, libc6-dev): " .. msg)
+  return out
+end
+
+-- The start time of a process (field 22 of /proc/<pid>/stat), or nil
+-- when there is no such process.
+function C.start_time(pid)
+  local f = io.open(("/proc/%d/stat"):format(pid))
+  local s = f and f:read("a")
+  if f then f:close() end
+  local rest = s and s:match("%) (.*)$")
+  if not rest then return nil end
+  local i = 2
+  for field in rest:gmatch("%S+") do
+    i = i + 1
+    if i == 22 then return field end
+  end
+end
+
+-- Is the process pid that started at start still there (a zombie counts)?
+function C.alive(pid, start)
+  return start ~= nil and C.start_time(pid) == start
+end
+
+-- Pids of every process on the machine in the pid namespace whose inode
+-- is ino.
+function C.procs_in_pidns(ino)
+  local out = {}
+  for _, name in ipairs(nsl.readdir("/proc") or {}) do
+    if name:match("^%d+$") then
+      local link = nsl.readlink("/proc/" .. name .. "/ns/pid")
+      if link == ("pid:[%d]"):format(ino) then out[#out + 1] = tonumber(name) end
+    end
+  end
+  return out
+end
+
+-- Runs fn() while watching what the Lua layer asks of the core: every
+-- process nsl.clone makes ({pid =, start =, pidns =}) and every directory
+-- nsl.mkdtemp makes. Returns the record and fn's results. (The watch
+-- replaces the two functions in the table require "nsl" returns, which
+-- the Lua layer calls through.)
+function C.watch(fn)
+  local seen = { procs = {}, dirs = {} }
+  local clone, mkdtemp = nsl.clone, nsl.mkdtemp
+  nsl.clone = function(...)
+    local r = table.pack(clone(...))
+    if r[1] then
+      -- its pid namespace, when it has one of its own
+      local ns = nsl.nsid(r[1], "pid")
+      if ns == nsl.nsid("self", "pid") then ns = nil end
+      seen.procs[#seen.procs + 1] = { pid = r[1], start = C.start_time(r[1]), pidns = ns }
+    end
+    return table.unpack(r, 1, r.n)
+  end
+  nsl.mkdtemp = function(...)
+    local r = table.pack(mkdtemp(...))
+    if r[1] then seen.dirs[#seen.dirs + 1] = r[1] end
+    return table.unpack(r, 1, r.n)
+  end
+  local res = table.pack(pcall(fn))
+  nsl.clone, nsl.mkdtemp = clone, mkdtemp
+  if not res[1] then error(res[2], 0) end
+  return seen, table.unpack(res, 2, res.n)
+end
+
+-- Names of the network interfaces of the caller's network namespace.
+function C.links()
+  local out = {}
+  for _, l in ipairs(assert(nsl.net.links())) do out[#out + 1] = l.name end
+  table.sort(out)
+  return out
+end
+
+-- The cgroup directories of a container (name: its name) that exist, in
+-- every hierarchy nsl uses.
+function C.cgroup_dirs(name)
+  local out = {}
+  for _, base in ipairs({ "/sys/fs/cgroup", "/sys/fs/cgroup/unified" }) do
+    for _, ctrl in ipairs(nsl.readdir(base) or {}) do
+      local dir = ("%s/%s/nsl/%s"):format(base, ctrl, name)
+      if nsl.lstat(dir) then out[#out + 1] = dir end
+    end
+    if nsl.lstat(base .. "/nsl/" .. name) then out[#out + 1] = base .. "/nsl/" .. name end
+  end
+  return out
+end
+
+-- What the caller's side looks like before a start, for C.leftovers:
+-- descriptors, mounts (by id), interfaces, children.
+function C.snapshot()
+  local mounts = {}
+  local f = assert(io.open("/proc/self/mountinfo"))
+  for line in f:lines() do
+    local id, target = line:match("^(%d+) %S+ %S+ %S+ (%S+)")
+    mounts[id] = target
+  end
+  f:close()
+  local links = {}
+  for _, l in ipairs(C.links()) do links[l] = true end
+  return { fds = #nsl.fds(), mounts = mounts, links = links, children = C.children() }
+end
+
+local function under(path, dirs)
+  for _, d in ipairs(dirs) do
+    if path == d or path:sub(1, #d + 1) == d .. "/" then return true end
+  end
+  return false
+end
+
+-- What a container start left behind: a sorted list of descriptions,
+-- empty when nothing. before: C.snapshot() taken before the start; watch:
+-- C.watch's record of it. opts: name (the container's: its cgroups and
+-- state record), bridge (its lease directory must be gone), root (a
+-- directory under which no new mount may stay), keep_pids and keep_links
+-- (another container's, which may live on).
+function C.leftovers(before, watch, opts)
+  opts = opts or {}
+  local out = {}
+  local keep = {}
+  for _, p in ipairs(opts.keep_pids or {}) do keep[p] = true end
+  for _, p in ipairs(before.children) do keep[p] = true end
+  -- processes: those nsl.clone made, anything in their pid namespaces,
+  -- any child of this process
+  for _, p in ipairs(watch.procs) do
+    if not keep[p.pid] then
+      if C.alive(p.pid, p.start) then out[#out + 1] = "process " .. p.pid end
+      for _, q in ipairs(p.pidns and C.procs_in_pidns(p.pidns) or {}) do
+        out[#out + 1] = ("process %d in the pid namespace of %d"):format(q, p.pid)
+      end
+    end
+  end
+  for _, p in ipairs(C.children()) do
+    if not keep[p] then out[#out + 1] = "child process " .. p end
+  end
+  -- interfaces, the bridge among them
+  local keep_links = {}
+  for _, l in ipairs(opts.keep_links or {}) do keep_links[l] = true end
+  for _, l in ipairs(C.links()) do
+    if not before.links[l] and not keep_links[l] then out[#out + 1] = "link " .. l end
+  end
+  -- new mounts on the caller's side, where nsl keeps things
+  local places = { "/run/nsl" }
+  if opts.root then places[#places + 1] = opts.root end
+  for _, d in ipairs(watch.dirs) do places[#places + 1] = d end
+  local after = C.snapshot()
+  for id, target in pairs(after.mounts) do
+    if not before.mounts[id] and under(target, places) then out[#out + 1] = "mount " .. target end
+  end
+  -- directories nsl made: the overlay's state, address claims, records
+  for _, d in ipairs(watch.dirs) do
+    if nsl.lstat(d) then out[#out + 1] = "directory " .. d end
+  end
+  if opts.bridge and nsl.lstat("/run/nsl/net/" .. opts.bridge) then
+    out[#out + 1] = "lease directory /run/nsl/net/" .. opts.bridge
+  end
+  if opts.name then
+    for _, d in ipairs(C.cgroup_dirs(opts.name)) do out[#out + 1] = "cgroup " .. d end
+    local rec = require("nsl.state").root() .. "/" .. opts.name
+    if nsl.lstat(rec) then out[#out + 1] = "state record " .. rec end
+  end
+  if after.fds ~= before.fds then
+    out[#out + 1] = ("descriptors: %d before the start, %d after"):format(before.fds, after.fds)
+  end
+  table.sort(out)
+  return out
+end
+
+-- Starts the container c, expecting the start to fail: returns what
+-- start returned (nil and the message, or the container) and the list of
+-- what the start left behind (C.leftovers with opts; opts.name defaults
+-- to the container's name).
+function C.failed_start(c, opts)
+  opts = opts or {}
+  if opts.name == nil then opts.name = c.name end
+  local before = C.snapshot()
+  local watch, ok, err = C.watch(function() return c:start() end)
+  return ok, err, C.leftovers(before, watch, opts), watch
+end
+
 return C

@@ -9,6 +9,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/auxv.h>
 
 #include <lua.h>
 #include <lauxlib.h>
@@ -82,6 +83,14 @@ static int pmain(lua_State *L)
 
 int main(int argc, char **argv)
 {
+	/* nsl runs any script with all the powers of its user: installed
+	 * setuid or setgid (or with file capabilities), it would hand the
+	 * powers of its owner to whoever runs it. */
+	if (getauxval(AT_SECURE)) {
+		fprintf(stderr, "nsl: refusing to run setuid, setgid or with file "
+		        "capabilities: it would give whoever runs it the powers of its owner\n");
+		return 1;
+	}
 	lua_State *L = luaL_newstate();
 	if (L == NULL) {
 		fprintf(stderr, "nsl: cannot create the Lua state: not enough memory\n");

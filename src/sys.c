@@ -14,6 +14,8 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <linux/keyctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -324,6 +326,23 @@ static int l_dumpable(lua_State *L)
 }
 
 /*
+ * nsl.session_keyring() -> true
+ * Gives the caller a new, empty session keyring in place of the one it
+ * inherited, so that the keys of its parent's session are out of its
+ * reach (and of every process it starts). A kernel without keyrings
+ * (ENOSYS) has nothing to hide: that counts as done.
+ * @see keyctl(2), session-keyring(7)
+ */
+static int l_session_keyring(lua_State *L)
+{
+	nsl_checknargs(L, 0);
+	if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0 && errno != ENOSYS)
+		return nsl_pusherrno(L, "session keyring");
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/*
  * nsl.forward_signals(pid [, grace]) -> true
  * From now on, TERM, INT, HUP, QUIT, USR1, USR2 and WINCH sent to the
  * caller are sent on to pid (and to every other pid registered) instead
@@ -595,6 +614,7 @@ const luaL_Reg nsl_sys_funcs[] = {
 	{"getrlimit", l_getrlimit},
 	{"pdeathsig", l_pdeathsig},
 	{"dumpable", l_dumpable},
+	{"session_keyring", l_session_keyring},
 	{"forward_signals", l_forward_signals},
 	{"stop_forwarding", l_stop_forwarding},
 	{"reap", l_reap},

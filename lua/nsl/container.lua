@@ -417,6 +417,7 @@ local function check_spec(spec)
         if not st then spec_error("%s.source: %s", f, err) end
         mm.source = m.source
         mm.kind = (st.type == "directory") and "dir" or "file"
+        mm.node = st.type == "char" or st.type == "block"
         if st.type == "symlink" then
           local real = nsl.realpath(m.source)
           local rst = real and nsl.lstat(real)
@@ -440,6 +441,9 @@ local function check_spec(spec)
           flags[#flags + 1] = n
         end
       end
+      -- nodev, so that a node made there opens nothing; a device node
+      -- given as the source of a bind mount is meant to be used
+      if not (m.bind and (mm.node)) then flags[#flags + 1] = "nodev" end
       mm.flags = table.concat(flags, ",")
       cfg.mounts[i] = mm
     end
@@ -507,16 +511,13 @@ local DEVICES = {
 }
 
 local function setup_dev(dev, in_userns, ns)
-  must("mount /dev", nsl.mount("tmpfs", dev, "tmpfs", "nosuid,strictatime", "mode=755,size=65536k"))
+  -- nodev: a node the container makes here (CAP_MKNOD) opens nothing;
+  -- the few it may use are the host's, bound one by one.
+  must("mount /dev", nsl.mount("tmpfs", dev, "tmpfs", "nosuid,nodev,strictatime", "mode=755,size=65536k"))
   for _, d in ipairs(DEVICES) do
     local path = dev .. "/" .. d[1]
-    if in_userns then
-      -- mknod is not allowed in a user namespace: bind the host's node.
-      must("create /dev/" .. d[1], nsl.touch(path, 0666))
-      must("bind /dev/" .. d[1], nsl.mount("/dev/" .. d[1], path, nil, "bind"))
-    else
-      must("mknod /dev/" .. d[1], nsl.mknod(path, "char", 0666, d[2], d[3]))
-    end
+    must("create /dev/" .. d[1], nsl.touch(path, 0666))
+    must("bind /dev/" .. d[1], nsl.mount("/dev/" .. d[1], path, nil, "bind"))
   end
   must("mkdir /dev/pts", nsl.mkdir(dev .. "/pts", 0755))
   must("mount /dev/pts", nsl.mount("devpts", dev .. "/pts", "devpts", "nosuid,noexec",
@@ -629,6 +630,7 @@ local function child_main(cfg, status_w, go_r)
   local ok, err = xpcall(function()
     nsl.umask(0)
     if h.new_session then must("setsid", nsl.setsid()) end
+    must("session keyring", nsl.session_keyring())
     local newroot = build_root(cfg)
     if cfg.hostname and ns.uts then
       must("hostname", nsl.sethostname(cfg.hostname))
@@ -899,7 +901,13 @@ local function launch(self, cfg, opts)
   end
   if cfg.plan.setup then
     local nok, nerr = pcall(cfg.plan.setup, cfg.plan, pid)
-    if not nok then return undo("network: " .. tostring(nerr)) end
+    if not nok then
+      -- The child may have failed first, its network namespace going
+      -- with it under the setup: then its own report names the step.
+      local early = #nsl.poll({ status_r }, 0) > 0 and nsl.read(status_r) or ""
+      if early:sub(1, 1) == "E" then return undo(early:sub(2)) end
+      return undo("network: " .. tostring(nerr))
+    end
   end
   local msg = nsl.read(status_r) or ""
   if msg ~= "R" then
@@ -1378,6 +1386,7 @@ function Container:exec(argv, opts)
     local inner = assert(nsl.clone({}, function()
       nsl.pdeathsig("KILL")
       if x.new_session or slave then nsl.setsid() end
+      assert(nsl.session_keyring())
       if slave then assert(nsl.setctty(slave)) end
       assert(nsl.chdir(cwd, x.resolve_cwd and "/" or nil))
       if x.capabilities then assert(nsl.caps_limit(x.capmask)) end

@@ -532,7 +532,7 @@ end
 
 function Root:mount()
   if self.kind == "dir" then
-    must(nsl.mount(self.path, self.path, nil, self.readonly and "bind,rec,ro" or "bind,rec"))
+    must(nsl.mount(self.path, self.path, nil, self.readonly and "bind,rec,ro,nodev" or "bind,rec,nodev"))
     return self.path
   end
   assert(self.prepared, "rootfs: mount() before prepare()")
@@ -551,7 +551,7 @@ function Root:mount()
     upper, work, merged = self.state .. "/upper", self.state .. "/work", self.state .. "/merged"
     for _, d in ipairs { upper, work, merged } do must(mkdir(d, 493)) end
   end
-  must(nsl.mount("overlay", merged, "overlay", nil,
+  must(nsl.mount("overlay", merged, "overlay", "nodev",
     ("lowerdir=%s,upperdir=%s,workdir=%s"):format(self.image, upper, work)))
   return merged
 end

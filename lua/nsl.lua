@@ -25,9 +25,11 @@ return setmetatable(nsl, {
   __index = function(t, key)
     local where = lazy[key]
     if where == nil then return nil end
-    local value = require(where[1])
-    if where[2] then value = value[where[2]] end
-    rawset(t, key, value)
-    return value
+    -- Every field a module gives is taken from the same copy of it.
+    local module = require(where[1])
+    for k, w in pairs(lazy) do
+      if w[1] == where[1] then rawset(t, k, w[2] and module[w[2]] or module) end
+    end
+    return rawget(t, key)
   end,
 })

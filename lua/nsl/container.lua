@@ -688,7 +688,7 @@ end
 
 -- ---- the caller's side ----------------------------------------------------
 
-local Container = {}
+local Container = { __name = "nsl.container" }
 Container.__index = Container
 
 -- Containers of this process that are running, by pid (weak: a container
@@ -1443,8 +1443,12 @@ function M.new(spec)
 end
 
 --- Is v a container?
+-- By the metatable's name, not its identity: a second copy of this module
+-- (package.loaded reset by a test runner, a sandbox) makes handles that
+-- this one must still accept.
 function M.is_container(v)
-  return getmetatable(v) == Container
+  local mt = getmetatable(v)
+  return type(mt) == "table" and rawget(mt, "__name") == "nsl.container"
 end
 
 -- A handle on a container known from its record.

@@ -434,22 +434,6 @@ describe("limits", function()
     assert.is_true(status == "exit 137" or status == "signal 9", status)
   end)
 
-  it("memory: with init = true, init reports its command's end even when its caller is large", function()
-    -- init is a copy of the caller: its resident set is the caller's, and
-    -- the OOM killer takes the largest process of the group. A caller
-    -- holding 48 MB (an ASan build is larger still) made init the victim.
-    local ballast = {}
-    for i = 1, 48 do ballast[i] = ("%c"):format(64 + i):rep(1 << 20) end
-    defer(function() ballast = nil; collectgarbage() end)
-    local c = nsl.container { name = name_for("oomfat"), rootfs = root, init = true,
-      limits = { memory = "16M" }, command = { "sh", "-c", "sleep 0.2; " .. BALLOON[3] } }
-    defer(function() c:destroy() end)
-    assert(c:start())
-    local rss = tonumber(read("/proc/" .. c.pid .. "/status"):match("VmRSS:%s*(%d+)"))
-    assert.is_true(rss > 32768, "init's VmRSS " .. rss .. " kB")
-    assert.are.same({ nil, "exit", 137, "oom" }, { wait_for(c) })
-  end)
-
   it("a container that ends by itself is not reported as oom", function()
     local c = nsl.container { name = name_for("nooom"), rootfs = root,
       limits = { memory = "16M" }, command = { "sh", "-c", "exit 3" } }

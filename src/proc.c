@@ -8,7 +8,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -19,6 +21,17 @@
 
 #include "lnsl.h"
 #include "util.h"
+
+/* PIDFD_GET_INFO (Linux 6.13; the exit status since 6.15), declared here:
+ * the build host's headers may predate it. */
+struct nsl_pidfd_info {
+	uint64_t mask;
+	uint64_t cgroupid;
+	uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+	int32_t exit_code;
+};
+#define NSL_PIDFD_INFO_EXIT (1ULL << 3)
+#define NSL_PIDFD_GET_INFO _IOWR(0xFF, 11, struct nsl_pidfd_info)
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -311,8 +324,35 @@ static int l_pidfd(lua_State *L)
 	return 1;
 }
 
+/*
+ * nsl.pidfd_status(fd) -> ok, "exit"|"signal", n
+ * How the process behind a pidfd ended, the same triple as nsl.wait,
+ * once its parent reaped it: the kernel keeps the status for whoever
+ * holds a pidfd, so a process that is not the parent learns it too.
+ * Before that: nil, message, EAGAIN. Needs Linux 6.15 (older kernels:
+ * nil, message, ENOTTY or EINVAL). @see PIDFD_GET_INFO in ioctl_pidfd(2)
+ */
+static int l_pidfd_status(lua_State *L)
+{
+	int fd = (int)nsl_checkrange(L, 1, 0, INT_MAX, "fd");
+	nsl_checknargs(L, 1);
+	struct nsl_pidfd_info info;
+	memset(&info, 0, sizeof info);
+	info.mask = NSL_PIDFD_INFO_EXIT;
+	if (ioctl(fd, NSL_PIDFD_GET_INFO, &info) < 0)
+		return nsl_pusherrno(L, "pidfd_status %d", fd);
+	if (!(info.mask & NSL_PIDFD_INFO_EXIT)) {
+		luaL_pushfail(L);
+		lua_pushfstring(L, "pidfd_status %d: the process has not ended and been reaped yet", fd);
+		lua_pushinteger(L, EAGAIN);
+		return 3;
+	}
+	return nsl_pushstatus(L, info.exit_code);
+}
+
 const luaL_Reg nsl_proc_funcs[] = {
 	{"pidfd", l_pidfd},
+	{"pidfd_status", l_pidfd_status},
 	{"exec", l_exec},
 	{"wait", l_wait},
 	{"kill", l_kill},

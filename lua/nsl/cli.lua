@@ -357,7 +357,10 @@ local function kill(argv, first)
   if c.state ~= "running" then return fail(1, "kill: %s is not running", argv[i]) end
   if sig then
     local ok, r, err = pcall(c.kill, c, tonumber(sig) or sig)
-    if not ok then return fail(2, "kill: %s", tostring(r)) end
+    if not ok then
+      -- nsl.kill's message, without the position and argument number
+      return fail(2, "kill: %s", tostring(r):match("%((unknown signal .*)%)$") or tostring(r))
+    end
     if not r then return fail(1, "%s", err) end
     return 0
   end

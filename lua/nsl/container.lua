@@ -1187,6 +1187,35 @@ local function watch_pid(self)
   return self.pid
 end
 
+-- How a container of another script ended: the exit status of its PID 1,
+-- which the kernel gives a pidfd once the script reaped it (at once, as
+-- it waits on it); nil when that takes longer than patience seconds or
+-- the kernel cannot say (before Linux 6.15).
+local function reaped_status(fd, patience)
+  local deadline = nsl.time() + patience
+  while true do
+    local ok, how, n = nsl.pidfd_status(fd)
+    if how == "exit" or how == "signal" then return { ok, how, n } end
+    if n ~= 11 or nsl.time() >= deadline then return nil end -- 11: EAGAIN, not reaped yet
+    nsl.sleep(0.01)
+  end
+end
+
+-- wait() for a container this process did not start.
+local function wait_other(self, patience)
+  local target = watch_pid(self)
+  local fd = target and nsl.pidfd(target)
+  local status
+  if fd then
+    while #nsl.poll({ fd }) == 0 do end
+    if target == self.pid then status = reaped_status(fd, patience) end
+    nsl.close(fd)
+  end
+  if not status then return recorded_end(self) end
+  self.status, self.pid, self.state = status, nil, "exited"
+  return table.unpack(status, 1, 3)
+end
+
 --- Waits for the container to end: ok, "exit"|"signal", n (as
 --- os.execute), and "oom" as a fourth value when its memory limit killed
 --- it. For a container started by another process (found by name), the
@@ -1196,15 +1225,7 @@ function Container:wait()
     if self.status then return table.unpack(self.status, 1, self.status[4] and 4 or 3) end
     return nil, "wait: the container is not running"
   end
-  if running[self.pid] ~= self then
-    local target = watch_pid(self)
-    local fd = target and nsl.pidfd(target)
-    if fd then
-      while #nsl.poll({ fd }) == 0 do end
-      nsl.close(fd)
-    end
-    return recorded_end(self)
-  end
+  if running[self.pid] ~= self then return wait_other(self, 2) end
   local ok, how, n = nsl.wait(self.pid)
   if how ~= "exit" and how ~= "signal" then
     -- Someone else reaped it (nsl.wait on its pid): it is gone all the same.
@@ -1249,6 +1270,7 @@ function Container:stop(grace)
     if #nsl.poll({ fd }, 0) == 0 then self:kill("KILL") end
     nsl.close(fd)
   end
+  if running[self.pid] ~= self then return wait_other(self, 0.2) end
   return self:wait()
 end
 
@@ -1262,7 +1284,7 @@ function Container:destroy()
       ended(self, ok, how, n, oom_of(self, ok))
     else
       self:kill("KILL")
-      self:wait()
+      wait_other(self, 0)
     end
   end
   if self._id and self._rec and (self._rec.detached or not self._cfg) then

@@ -256,6 +256,19 @@ describe("nsl.container run", function()
     c:destroy()
   end)
 
+  it("remove refuses a running container without force, naming it by pid", function()
+    local c = nsl.container { rootfs = root, command = { "sleep", "30" } }
+    assert(c:start())
+    local pid = c.pid
+    local ok, err = c:remove()
+    assert.is_nil(ok)
+    assert.are.equal(("remove: the container (pid %d) is running (stop it first, or force)"):format(pid), err)
+    assert.is_not_nil(io.open("/proc/" .. pid .. "/stat"))
+    assert(c:remove(true))
+    assert.are.equal("destroyed", c.state)
+    assert_clean()
+  end)
+
   it("wait_any returns the container that ends first", function()
     local name = "cs-slow-" .. nsl.getpid()
     local slow = nsl.container { name = name, rootfs = root, command = { "sleep", "30" } }

@@ -820,6 +820,17 @@ print(row["name"], row["id"], row["pid"], row["status"], type(row["uptime"]).__n
     assert.matches("nosuchcommand: No such file or directory", err, 1, true)
   end)
 
+  it("exec on a detached container that ended says so, once", function()
+    local name = name_for("cliexecend")
+    local c = start { name = name, detach = true, command = { "true" } }
+    defer(function() nslcmd("rm -f " .. name) end)
+    assert.are.same({ true, "exit", 0 }, { wait_for(c, 5) })
+    local out, err, code = nslcmd("exec " .. name .. " true")
+    assert.are.equal(1, code)
+    assert.are.equal("", out)
+    assert.are.equal("nsl: exec: the container is not running\n", err)
+  end)
+
   it("kill sends a signal; without one, TERM and then KILL after -t seconds", function()
     local name = name_for("clikill")
     local c = start { name = name, command = { "sleep", "60" } }

@@ -52,6 +52,21 @@ describe("as an unprivileged user", function()
     assert.are.equal("65534\t0\t0", out)
   end)
 
+  it("is told why limits cannot be had on this host, and nothing is left", function()
+    local out, err = T.rootless([[
+      local c = nsl.container { rootfs = nsl.rootfs.host(), limits = { memory = "64M" },
+        namespaces = { "user", "mnt", "pid" }, command = { "true" } }
+      print(c:start())
+      print(c.state)
+    ]])
+    assert.are.equal("", err)
+    local l = lines(out)
+    -- this machine: cgroup v1, whose hierarchies belong to root
+    assert.matches("^nil\tlimits: cgroup v1: /sys/fs/cgroup/%w+ is not writable by uid " .. T.uid, l[1])
+    assert.matches("rootless containers get no limits on this host", l[1])
+    assert.are.equal("created", l[2])
+  end)
+
   it("sets a hostname in its own uts namespace; the host's is unchanged", function()
     local out, err = T.rootless([[
       local pid = assert(nsl.clone({"user", "uts"}, function()

@@ -294,7 +294,7 @@ local function exec(argv, first)
   local c, status = find("exec", name)
   if not c then return status end
   local ok, how, n = c:exec(cmd, { env = env, cwd = cwd, tty = (opts["-t"] or opts["--tty"]) or nil })
-  if ok == nil and how ~= "exit" and how ~= "signal" then return fail(1, "exec: %s", tostring(how)) end
+  if ok == nil and how ~= "exit" and how ~= "signal" then return fail(1, "exec: %s", (tostring(how):gsub("^exec: ", ""))) end
   return exit_status(ok, how, n)
 end
 

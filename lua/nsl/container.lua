@@ -1095,7 +1095,14 @@ function Container:start()
   end
   if cfg.limits then
     local cg, gerr = cgroup_module().create(rec.id, cfg.limits)
-    if not cg then return abort(self, "limits: " .. tostring(gerr), {}) end
+    if not cg then
+      -- available() says why this host cannot give these limits to this
+      -- user (rootless on v1, an undelegated v2 subtree), where create
+      -- only has the failed step.
+      local usable, why = cgroup_module().available(cfg.limits)
+      if not usable and why then gerr = why end
+      return abort(self, "limits: " .. tostring(gerr), {})
+    end
     self._cg = cg
     rec.cgroup = rec.id
     rec.cgroup_paths = cg:dirs()
@@ -1302,10 +1309,10 @@ end
 --- Removes the state of an ended container (as `nsl rm`); a running one
 --- is refused unless force, which kills it first.
 function Container:remove(force)
-  if self.state == "running" then
+  if self.state == "running" and not force then
     local rec = self._id and state.read(self._id)
-    if rec and state.status(rec) == "running" and not force then
-      return nil, ("remove: %s is running (stop it first, or force)"):format(self.name or self._id)
+    if not rec or state.status(rec) == "running" then
+      return nil, ("remove: %s is running (stop it first, or force)"):format(self.name or ("the container (pid " .. self.pid .. ")"))
     end
   end
   return self:destroy()

@@ -71,6 +71,7 @@ describe("nsl.container spec errors", function()
     rejects({ rootfs = root, mounts = { { type = "tmpfs", target = "/x", flags = "ro,bogus" } } },
       "unknown mount flag 'bogus'")
     rejects({ rootfs = root, user = { uid_map = { { 0, 1000 } } } }, "user%.uid_map%[1%] must be")
+    rejects({ rootfs = root, hostname = "h", namespaces = { "mnt", "pid" } }, "hostname needs the 'uts' namespace")
     rejects({ rootfs = root, hardening = { seccomp = true } }, "hardening: unknown item 'seccomp'")
     rejects({ rootfs = root, hardening = { proc = "no" } }, "hardening%.proc must be boolean")
     rejects({ rootfs = root, net = "host", namespaces = "mnt,net" }, "net: \"host\"")

@@ -379,8 +379,8 @@ describe("a rootless start that fails", function()
     assert.are.equal("", errtext)
     local lines = {}
     for l in (out .. "\n"):gmatch("(.-)\n") do lines[#lines + 1] = l end
-    assert.matches("^nil\twrite /proc/%d+/uid_map: Operation not permitted\t$", lines[1])
-    assert.matches("^nil\twrite /proc/%d+/uid_map: Operation not permitted\t$", lines[2])
+    assert.matches("^nil\tid maps: write /proc/%d+/uid_map: Operation not permitted\t$", lines[1])
+    assert.matches("^nil\tid maps: write /proc/%d+/uid_map: Operation not permitted\t$", lines[2])
     assert.are.equal("true\texit\t0", lines[3])
   end)
 end)

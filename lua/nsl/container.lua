@@ -335,6 +335,9 @@ local function check_spec(spec)
     cfg.uid_map = u.uid_map or { { 0, nsl.getuid(), 1 } }
     cfg.gid_map = u.gid_map or { { 0, nsl.getgid(), 1 } }
   end
+  if spec.hostname ~= nil and not ns.uts then
+    spec_error("hostname needs the 'uts' namespace (add it to namespaces)")
+  end
   cfg.ns = ns
   local list = {}
   for _, n in ipairs({ "user", "mnt", "uts", "ipc", "pid", "net", "cgroup", "time" }) do
@@ -892,7 +895,10 @@ local function launch(self, cfg, opts)
   if not pid then
     local hint = cfg.ns.user and nsl.geteuid() ~= 0 and (errno == 1 or errno == 28 or errno == 13)
       and M.userns_hint()
-    return undo(cerr .. (hint and (": " .. hint) or ""))
+    -- clone fails at the namespaces or at writing the id maps
+    local e = tostring(cerr)
+    local step = (e:find("_map", 1, true) or e:find("setgroups", 1, true)) and "id maps: " or "namespaces: "
+    return undo(step .. e .. (hint and (": " .. hint) or ""))
   end
   if opts.track then
     running[pid] = self

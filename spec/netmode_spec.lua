@@ -295,14 +295,16 @@ describe("net = {bridge = ...}", function()
   end)
 
   it("never gives out an address a running container holds, and takes back a dead one's", function()
+    -- a /30: one address besides the gateway, so the dead one's must be
+    -- taken back (free addresses go first, as a claim costs writes)
     local br = ifname()
     local sub = subnet24()
     local leases = netmode.state_dir .. "/" .. br
     local p1, release1 = waiting_child()
     local p2, release2 = waiting_child()
-    local a = netmode.check { bridge = br, subnet = sub .. "0/24" }
-    local clash = netmode.check { bridge = br, subnet = sub .. "0/24", address = sub .. "2/24" }
-    local c = netmode.check { bridge = br, subnet = sub .. "0/24" }
+    local a = netmode.check { bridge = br, subnet = sub .. "0/30" }
+    local clash = netmode.check { bridge = br, subnet = sub .. "0/30", address = sub .. "2/30" }
+    local c = netmode.check { bridge = br, subnet = sub .. "0/30" }
     finally(function()
       release1(); release2()
       a:cleanup(); clash:cleanup(); c:cleanup()
@@ -310,10 +312,10 @@ describe("net = {bridge = ...}", function()
       os.execute("rm -rf " .. T.quote(leases))
     end)
     assert.is_true(a:setup(p1))
-    assert.equal(sub .. "2/24", a.address)
+    assert.equal(sub .. "2/30", a.address)
     local ok, err = pcall(clash.setup, clash, p2)
     assert.is_false(ok)
-    assert.equal(("address %s2/24: %s2 is in use by a running container"):format(sub, sub), err)
+    assert.equal(("address %s2/30: %s2 is in use by a running container"):format(sub, sub), err)
     assert.is_nil(link("eth0", { netns = p2 }))
 
     -- The first container dies without its cleanup: its lease is stale.
@@ -329,7 +331,7 @@ describe("net = {bridge = ...}", function()
     assert.is_nil(link(a_if))
     assert.is_true(exists(leases .. "/" .. sub .. "2"))
     assert.is_true(c:setup(p2))
-    assert.equal(sub .. "2/24", c.address)
+    assert.equal(sub .. "2/30", c.address)
     assert.is_true(c:cleanup())
     assert.is_nil(link(br))
   end)

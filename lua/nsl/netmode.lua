@@ -307,12 +307,25 @@ end
 
 local net = nsl.net
 
-local function find_link(name, opts)
-  local links = net.links(opts)
-  if not links then return nil end
-  for _, l in ipairs(links) do
-    if l.name == name then return l end
+-- The link of that name in the caller's namespace, or nil: one targeted
+-- request, whatever the number of links.
+local function find_link(name)
+  return (net.link(name))
+end
+
+-- Whether any link is a port of bridge: its brif directory in sysfs, or,
+-- when this process's /sys shows another namespace, a dump of the links.
+local function has_ports(bridge)
+  local sys = "/sys/class/net/" .. bridge
+  local ports = nsl.readdir(sys .. "/brif")
+  local l = ports and net.link(bridge)
+  if l and tonumber(read_file(sys .. "/ifindex") or "") == l.index then
+    return #ports > 0
   end
+  for _, x in ipairs(net.links() or {}) do
+    if x.master == bridge then return true end
+  end
+  return false
 end
 
 -- Runs one step of setup; on failure raises "<step>: <reason>".
@@ -394,11 +407,16 @@ function Plan:_lease(pid)
     self.leased = ip
     return
   end
+  -- The leases held now, read once: a claim costs file system writes, so
+  -- only addresses nobody holds are tried first; held ones (perhaps
+  -- stale) only when none is left.
+  local held = {}
+  for _, name in ipairs(nsl.readdir(lease_root(self.bridge)) or {}) do held[name] = true end
   local first, last = self.subnet.ip + 1, self.subnet.ip + (1 << (32 - self.subnet.len)) - 2
-  for n = first, last do
-    if n ~= self.gateway_ip then
+  for pass = 1, 2 do
+    for n = first, last do
       local ip = ipv4_string(n)
-      if claim(self.bridge, ip, pid) then
+      if n ~= self.gateway_ip and (held[ip] == nil) == (pass == 1) and claim(self.bridge, ip, pid) then
         self.leased = ip
         self.address = ip .. "/" .. self.subnet.len
         self.auto_address = true
@@ -468,11 +486,7 @@ function Plan:cleanup()
     local mark = lease_root(self.bridge) .. "/.created"
     if read_file(mark) and not any_leased(self.bridge, self.subnet) then
       local l = find_link(self.bridge)
-      local ports = false
-      for _, x in ipairs(l and net.links() or {}) do
-        if x.master == self.bridge then ports = true end
-      end
-      if l and not ports then
+      if l and not has_ports(self.bridge) then
         local ok, err = net.delete(self.bridge)
         if not ok and find_link(self.bridge) then first = first or err end
       end

@@ -763,6 +763,8 @@ function M.release(rec)
   if rec.root then
     local ok, err = rootfs.restore(rec.root):cleanup()
     if not ok then errs[#errs + 1] = err end
+  elseif rec.root_owner then
+    rootfs.sweep(rec.root_owner)
   end
   if #errs > 0 then error(table.concat(errs, "; "), 0) end
   return oom
@@ -1087,12 +1089,19 @@ function Container:start()
     or cfg.root.kind ~= "dir"
   if persist then
     rec.owner_start = state.start_time(rec.owner)
+    -- What the start is about to make on the host is named in the first
+    -- record already: if this process is killed half way, whoever finds
+    -- the record stale releases it (a group, a bridge and its leases, a
+    -- root's state directory).
+    if cfg.limits then rec.cgroup = rec.id end
+    if cfg.plan.mode == "bridge" then rec.plan = fields(cfg.plan) end
+    if cfg.root.kind ~= "dir" then rec.root_owner = rec.id end
     local cok, cerr = state.claim(rec.id, rec, M.release)
     if not cok then return nil, "name: " .. cerr end
     self._id = rec.id
   end
   self.detached = cfg.detach and true or nil
-  local ok, err = pcall(cfg.root.prepare, cfg.root)
+  local ok, err = pcall(cfg.root.prepare, cfg.root, rec.root_owner)
   self._root = cfg.root
   if not ok then return abort(self, "rootfs: " .. tostring(err), {}) end
   if persist then
@@ -1110,7 +1119,6 @@ function Container:start()
       return abort(self, "limits: " .. tostring(gerr), {})
     end
     self._cg = cg
-    rec.cgroup = rec.id
     rec.cgroup_paths = cg:dirs()
   end
   if persist and (rec.root or rec.cgroup) then state.write(rec.id, rec) end
@@ -1578,7 +1586,7 @@ function M.reap(id, exit)
   rec.oom = (oom and not (exit.how == "exit" and exit.code == 0)) or nil
   rec.finished = rec.finished or math.floor(nsl.time("real"))
   rec.owner, rec.owner_start = nil, nil
-  rec.plan, rec.root, rec.cgroup, rec.cgroup_paths = nil, nil, nil, nil
+  rec.plan, rec.root, rec.root_owner, rec.cgroup, rec.cgroup_paths = nil, nil, nil, nil, nil
   state.write(id, rec)
   return true
 end

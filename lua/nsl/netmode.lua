@@ -238,7 +238,8 @@ local function owner_alive(dir)
   local owner = read_file(dir .. "/owner")
   if not owner then return false end
   local pid, start = owner:match("^(%d+) (%d+)")
-  return pid ~= nil and start_time(tonumber(pid)) == tonumber(start)
+  -- a zombie (a container killed with its script, not reaped yet) is dead
+  return pid ~= nil and state.alive(math.tointeger(tonumber(pid)), tonumber(start))
 end
 
 local function mkdirs(path)
@@ -292,12 +293,34 @@ local function release(bridge, address)
 end
 
 -- Whether a running container holds an address of subnet on bridge: the
--- leases are the directory's entries named by an address.
+-- leases are the directory's entries named by an address; a claim still
+-- being made counts too. When none does, what dead owners left (a script
+-- killed in the middle of a start: leases, half-made claims) is removed,
+-- so that the directory and the bridge can go with the last container.
 local function any_leased(bridge, subnet)
-  for _, name in ipairs(nsl.readdir(lease_root(bridge)) or {}) do
+  local root = lease_root(bridge)
+  local names = nsl.readdir(root) or {}
+  local function ours(name)
     local n = ipv4(name)
-    if n and same_net(n, subnet.ip, subnet.len) and owner_alive(lease_root(bridge) .. "/" .. name) then
-      return true
+    if n then return same_net(n, subnet.ip, subnet.len) end
+    -- claims being made, and leases being released or taken back
+    -- (renamed first, removed after: a process killed in between)
+    return name:find("^%.claim%-") ~= nil or name:find("^%.stale%-") ~= nil
+      or name:find("%.free%-%d+$") ~= nil
+  end
+  for _, name in ipairs(names) do
+    if ours(name) and owner_alive(root .. "/" .. name) then return true end
+  end
+  for _, name in ipairs(names) do
+    local path = root .. "/" .. name
+    if ours(name) then
+      -- a claim without its owner file yet may be in the making: only an
+      -- old one is left over (a lease is renamed into place complete)
+      local st = name:find("^%.claim%-") and not read_file(path .. "/owner") and nsl.lstat(path)
+      if not st or nsl.time("real") - st.mtime > 10 then
+        local gone = path .. ".free-" .. nsl.getpid()
+        if os.rename(path, gone) then remove_lease_dir(gone) end
+      end
     end
   end
   return false
@@ -482,11 +505,21 @@ function Plan:cleanup()
       self.address, self.auto_address = nil, nil
     end
   end
-  if self.mode == "bridge" and self.pid then
+  if self.mode == "bridge" then
     local mark = lease_root(self.bridge) .. "/.created"
-    if read_file(mark) and not any_leased(self.bridge, self.subnet) then
+    if not any_leased(self.bridge, self.subnet) and read_file(mark) then
       local l = find_link(self.bridge)
-      if l and not has_ports(self.bridge) then
+      -- No live container holds a lease: a port left is the veth of one
+      -- that just died, which the kernel removes with its network
+      -- namespace asynchronously; or an interface someone attached, which
+      -- keeps the bridge. Wait a little for the former.
+      local busy = l and has_ports(self.bridge)
+      for _ = 1, 100 do
+        if not busy then break end
+        nsl.sleep(0.02)
+        busy = has_ports(self.bridge)
+      end
+      if l and not busy then
         local ok, err = net.delete(self.bridge)
         if not ok and find_link(self.bridge) then first = first or err end
       end

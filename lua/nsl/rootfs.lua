@@ -111,14 +111,17 @@ local function state_base()
 end
 
 -- A new private (0700) directory for one container; nil, message on failure.
-local function make_state_dir()
+-- owner (a container's record id, or nil) is part of the name, so that
+-- what a killed process left can be found from its record (M.sweep).
+local function make_state_dir(owner)
   local base, own = state_base()
+  local tag = owner and (owner .. "-") or ""
   if own then
     local ok, err = mkdirs(base, 493)
     if not ok then return nil, err end
-    return nsl.mkdtemp(base .. "/root-")
+    return nsl.mkdtemp(base .. "/root-" .. tag)
   end
-  return nsl.mkdtemp(base .. "/nsl-root-")
+  return nsl.mkdtemp(base .. "/nsl-root-" .. tag)
 end
 
 -- Removes an empty directory nsl made; true when it is gone.
@@ -428,7 +431,7 @@ local function require_dir(path, what)
   error(("%s %s: not a directory"):format(what, path), 3)
 end
 
-function Root:prepare()
+function Root:prepare(owner)
   if self.prepared then return self end
   if self.kind == "dir" then
     require_dir(self.path, self.readonly and "rootfs.image" or "rootfs")
@@ -451,7 +454,7 @@ function Root:prepare()
       if not ok then error(("rootfs.upper: work directory %s"):format(err), 2) end
       self.work_dir = work
     end
-    local state, err = make_state_dir()
+    local state, err = make_state_dir(owner)
     if not state then
       if self.work_dir then rmdir(self.work_dir); self.work_dir = nil end
       error(("rootfs: state directory: %s"):format(err), 2)
@@ -473,7 +476,7 @@ function Root:prepare()
       self.upper = self.upper_dir
     end
   elseif self.kind == "host" then
-    local state, err = make_state_dir()
+    local state, err = make_state_dir(owner)
     if not state then error(("rootfs: state directory: %s"):format(err), 2) end
     self.state = state
   end
@@ -614,6 +617,23 @@ end
 -- them (plain data), so that a later process can clean up after it.
 function M.restore(t)
   return setmetatable(t, Root)
+end
+
+-- Removes the state directories prepare(owner) made for owner whose
+-- process died before it recorded them: the empty merged mount point and
+-- work directory, then the directory when nothing else (a kept upper
+-- layer) is in it.
+function M.sweep(owner)
+  local base, own = state_base()
+  local prefix = (own and "root-" or "nsl-root-") .. owner .. "-"
+  for _, name in ipairs(nsl.readdir(base) or {}) do
+    if name:sub(1, #prefix) == prefix and #name == #prefix + 6 then
+      local dir = base .. "/" .. name
+      rmdir(dir .. "/merged")
+      if kind(dir .. "/work") then remove_work(dir .. "/work") end
+      rmdir(dir)
+    end
+  end
 end
 
 return M

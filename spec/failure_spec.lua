@@ -161,8 +161,8 @@ describe("the leftover check", function()
       "^child process %d+$",
       "^link " .. name .. "$",                     -- the bridge
       "^link nsl%x+$",                             -- the host's end of the veth
-      "^mount /run/nsl/rootfs/root%-%w+$",
-      "^directory /run/nsl/rootfs/root%-%w+$",     -- the overlay's state
+      "^mount /run/nsl/rootfs/root%-[%w_.%-]+$",
+      "^directory /run/nsl/rootfs/root%-[%w_.%-]+$",     -- the overlay's state
       "^lease directory /run/nsl/net/" .. name .. "$",
       "^cgroup /sys/fs/cgroup/%w+/nsl/" .. name .. "$",
       "^state record /run/nsl/containers/" .. name .. "$",

@@ -327,7 +327,7 @@ describe("a copy-on-write root {image = dir, writable = true}", function()
     local root = rootfs.resolve { image = shared, writable = true, keep = true }
     root:prepare()
     finally(function()
-      if root.state and root.state:match("^/run/nsl/rootfs/root%-%w+$") then
+      if root.state and root.state:match("^/run/nsl/rootfs/root%-[%w_.%-]+$") then
         os.execute("rm -rf " .. T.quote(root.state))
       end
     end)

@@ -28,13 +28,142 @@
 /* Opens path as an O_PATH descriptor with every component (symlinks and
  * ".." included) resolved as if rootfd were "/", and magic links such as
  * /proc/self/fd/N refused. */
+/* Opens the symlink-free relative path rel (components separated by '/',
+ * "" for the root itself) under rootfd, one component at a time and none
+ * of them followed: if one was swapped for a symlink meanwhile, the walk
+ * opens the link itself and the next step fails with ENOTDIR. */
+static int open_plain(int rootfd, const char *rel)
+{
+	int fd = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+	char part[NAME_MAX + 1];
+	while (fd >= 0 && *rel) {
+		size_t n = strcspn(rel, "/");
+		if (n > NAME_MAX) {
+			close(fd);
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		memcpy(part, rel, n);
+		part[n] = '\0';
+		int next = openat(fd, part, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		close(fd);
+		fd = next;
+		rel += n + (rel[n] == '/');
+	}
+	return fd;
+}
+
+/* open_in_root without openat2 (Linux before 5.6, valgrind): the same
+ * resolution in user space. rel holds the resolved part, free of
+ * symlinks and "..", relative to rootfd; todo what is left of the path.
+ * A symlink's target replaces it in todo (an absolute one restarts at
+ * the root); ".." never climbs above the root; at most 40 links, as the
+ * kernel. /proc's magic links are read as text, like any other link, so
+ * they never lead anywhere else. */
+static int walk_in_root(int rootfd, const char *path, int flags)
+{
+	char rel[PATH_MAX] = "", todo[PATH_MAX], link[PATH_MAX], part[NAME_MAX + 1];
+	int links = 0;
+	if (!*path) {
+		errno = ENOENT; /* as openat2 */
+		return -1;
+	}
+	if (strlen(path) >= sizeof todo) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(todo, path);
+	char *p = todo;
+	for (;;) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		size_t n = strcspn(p, "/");
+		if (n > NAME_MAX) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		memcpy(part, p, n);
+		part[n] = '\0';
+		p += n;
+		if (strcmp(part, ".") == 0)
+			continue;
+		if (strcmp(part, "..") == 0) {
+			char *slash = strrchr(rel, '/');
+			if (slash)
+				*slash = '\0';
+			else
+				rel[0] = '\0';
+			continue;
+		}
+		size_t rlen = strlen(rel);
+		if (rlen + 1 + n + 1 > sizeof rel) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		int dirfd = open_plain(rootfd, rel);
+		if (dirfd < 0)
+			return -1;
+		struct stat st;
+		int rc = fstatat(dirfd, part, &st, AT_SYMLINK_NOFOLLOW);
+		ssize_t len = -1;
+		if (rc == 0 && S_ISLNK(st.st_mode))
+			len = readlinkat(dirfd, part, link, sizeof link - 1);
+		int saved = errno;
+		close(dirfd);
+		if (rc < 0 || (S_ISLNK(st.st_mode) && len < 0)) {
+			errno = saved;
+			return -1;
+		}
+		if (!S_ISLNK(st.st_mode)) {
+			snprintf(rel + rlen, sizeof rel - rlen, "%s%s", rlen ? "/" : "", part);
+			continue;
+		}
+		if (++links > 40) {
+			errno = ELOOP;
+			return -1;
+		}
+		link[len] = '\0';
+		if (link[0] == '/')
+			rel[0] = '\0';
+		/* todo becomes the target followed by what was left. */
+		size_t rest = strlen(p);
+		if ((size_t)len + 1 + rest + 1 > sizeof todo) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		memmove(todo + len + 1, p, rest + 1);
+		memcpy(todo, link, (size_t)len);
+		todo[len] = '/';
+		p = todo;
+	}
+	int fd = open_plain(rootfd, rel);
+	if (fd >= 0 && (flags & O_DIRECTORY)) {
+		struct stat st;
+		if (fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			close(fd);
+			errno = ENOTDIR;
+			return -1;
+		}
+	}
+	return fd;
+}
+
 static int open_in_root(int rootfd, const char *path, int flags)
 {
-	struct open_how how = {
-		.flags = (uint64_t)(O_PATH | O_CLOEXEC | flags),
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-	};
-	return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+	static int no_openat2;
+	if (!no_openat2) {
+		struct open_how how = {
+			.flags = (uint64_t)(O_PATH | O_CLOEXEC | flags),
+			.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+		};
+		int fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+		if (fd >= 0 || errno != ENOSYS)
+			return fd;
+		no_openat2 = 1;
+	}
+	return walk_in_root(rootfd, path, flags);
 }
 
 /*

@@ -332,7 +332,11 @@ function M.sweep(reap)
       local rec = M.decode(read_file(path .. "/state"))
       local pid = tonumber(name:match("^%.stale%-.*%-(%d+)$")) or (rec and rec.owner)
       local start = not name:find("^%.stale") and rec and rec.owner_start or nil
-      if not (pid and M.alive(pid, start)) then
+      -- a claim whose record is not written yet may be another process's
+      -- in the making: only an old one is left over
+      local st = not rec and nsl.lstat(path)
+      local young = st and nsl.time("real") - st.mtime < 60
+      if not young and not (pid and M.alive(pid, start)) then
         if rec and reap then pcall(reap, rec) end
         M.remove(name, path)
       end

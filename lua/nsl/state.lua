@@ -249,7 +249,9 @@ function M.claim(id, record, reap)
   local root, err = M.root(true)
   if not root then return nil, err end
   local dir = root .. "/" .. id
-  local tmp, terr = nsl.mkdtemp(root .. "/.claim-")
+  -- the claimer's pid in the name: a sweeper can tell a claim in the
+  -- making from one whose process died before it wrote the record
+  local tmp, terr = nsl.mkdtemp(root .. "/.claim-" .. nsl.getpid() .. "-")
   if not tmp then return nil, "state directory: " .. tostring(terr) end
   local ok, werr = write_atomic(tmp .. "/state", "return " .. M.encode(record) .. "\n")
   if not ok then M.remove(nil, tmp); return nil, "state: " .. tostring(werr) end
@@ -331,12 +333,9 @@ function M.sweep(reap)
       local path = M.root() .. "/" .. name
       local rec = M.decode(read_file(path .. "/state"))
       local pid = tonumber(name:match("^%.stale%-.*%-(%d+)$")) or (rec and rec.owner)
+        or math.tointeger(tonumber(name:match("^%.claim%-(%d+)%-")))
       local start = not name:find("^%.stale") and rec and rec.owner_start or nil
-      -- a claim whose record is not written yet may be another process's
-      -- in the making: only an old one is left over
-      local st = not rec and nsl.lstat(path)
-      local young = st and nsl.time("real") - st.mtime < 60
-      if not young and not (pid and M.alive(pid, start)) then
+      if not (pid and M.alive(pid, start)) then
         if rec and reap then pcall(reap, rec) end
         M.remove(name, path)
       end

@@ -100,7 +100,9 @@ end)
 -- nothing of theirs left in /run/nsl, the cgroup trees or the links.
 local function host_state()
   local links = T.sh("ip -o link | cut -d: -f2 | tr -d ' ' | sort | tr '\\n' ' '")
-  local run = T.sh("ls -A /run/nsl/containers /run/nsl/net /run/nsl/rootfs 2>/dev/null | grep -v ':$' | tr '\\n' ' '")
+  -- entries only: on a fresh machine the directories themselves appear
+  -- with the first container that needs them
+  local run = T.sh("find /run/nsl/containers /run/nsl/net /run/nsl/rootfs -mindepth 1 -maxdepth 1 2>/dev/null | sort | tr '\\n' ' '")
   local cg = T.sh("ls -d /sys/fs/cgroup/*/nsl 2>/dev/null | tr '\\n' ' '")
   return links .. "|" .. run .. "|" .. cg
 end

@@ -1181,9 +1181,17 @@ local function status_of(rec)
 end
 
 -- The end of a container this process did not start (or a detached
--- one): from its record once the owner is done with it.
-local function recorded_end(self)
+-- one): from its record once the owner is done with it. Its PID 1 may be
+-- gone a moment before the owner, which reaped it, writes the record:
+-- that is waited for while the owner lives, up to patience seconds.
+local function recorded_end(self, patience)
   local rec = self._id and state.read(self._id)
+  local deadline = nsl.time() + (patience or 0)
+  while rec and rec.status ~= "exited" and nsl.time() < deadline
+    and state.alive(rec.owner, rec.owner_start) do
+    nsl.sleep(0.01)
+    rec = state.read(self._id)
+  end
   if rec and rec.status == "exited" then
     self.status = status_of(rec)
     self._rec = rec
@@ -1232,7 +1240,7 @@ local function wait_other(self, patience)
     if target == self.pid then status = reaped_status(fd, patience) end
     nsl.close(fd)
   end
-  if not status then return recorded_end(self) end
+  if not status then return recorded_end(self, patience) end
   self.status, self.pid, self.state = status, nil, "exited"
   return table.unpack(status, 1, 3)
 end

@@ -171,8 +171,8 @@ static int open_in_root(int rootfd, const char *path, int flags)
  * is missing (directories, and a last component that is a directory or an
  * empty file). Returns an O_PATH descriptor of the result.
  */
-static int nsl_resolve_fd(const char *root, const char *path, int create,
-                          nsl_error *err)
+int nsl_resolve_fd(const char *root, const char *path, int create,
+                   nsl_error *err)
 {
 	nsl_autoclose int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
@@ -242,6 +242,15 @@ static int fd_path(int fd, char *out, size_t outlen, const char *what,
 	if (n < 0)
 		return nsl_fail(err, errno, "resolve %s: readlink %s", what, link);
 	out[n] = '\0';
+	return 0;
+}
+
+int nsl_resolve_path(const char *root, const char *path, int create,
+                     char *out, size_t outlen, nsl_error *err)
+{
+	nsl_autoclose int fd = nsl_resolve_fd(root, path, create, err);
+	if (fd < 0 || fd_path(fd, out, outlen, path, err) < 0)
+		return -1;
 	return 0;
 }
 
@@ -522,8 +531,7 @@ static int l_resolve(lua_State *L)
 	const char *path = nsl_checkname(L, 2, PATH_MAX, NULL);
 	int create = lua_isnoneornil(L, 3) ? 0 : "df"[luaL_checkoption(L, 3, NULL, kinds)];
 	nsl_checknargs(L, 3);
-	nsl_autoclose int fd = nsl_resolve_fd(root, path, create, &err);
-	if (fd < 0 || fd_path(fd, out, sizeof out, path, &err) < 0)
+	if (nsl_resolve_path(root, path, create, out, sizeof out, &err) < 0)
 		return nsl_pushfail(L, &err);
 	lua_pushstring(L, out);
 	return 1;

@@ -23,7 +23,14 @@ extern const luaL_Reg nsl_fs_funcs[];    /* fs.c */
 extern const luaL_Reg nsl_fd_funcs[];    /* fd.c */
 extern const luaL_Reg nsl_sys_funcs[];   /* sys.c */
 extern const luaL_Reg nsl_tty_funcs[];   /* tty.c */
+extern const luaL_Reg nsl_plan_funcs[];  /* plan.c */
 int nsl_open_net(lua_State *L);          /* net.c: pushes the nsl.net table */
+
+/* plan.c: the plan at idx, or NULL when that is not one; running a whole
+ * plan (in a cloned child) returns the status to exit with. */
+struct nsl_plan;
+const struct nsl_plan *nsl_toplan(lua_State *L, int idx);
+int nsl_plan_exec(const struct nsl_plan *plan);
 
 /* Pushes nil, "<what>: <strerror>", errno and returns 3. */
 int nsl_pushfail(lua_State *L, const nsl_error *err);

@@ -331,7 +331,8 @@ static int check_clone_cgroups(lua_State *L, int t, const char *paths[])
 /*
  * nsl.clone(namespaces, fn [, opts]) -> pid
  * Forks a child in new namespaces; the child runs fn(table.unpack(opts.args))
- * and exits: an integer return is its exit status, true or nothing gives 0,
+ * and exits (fn may also be a plan from nsl.plan, which the child runs in
+ * C, never entering Lua, exiting with the plan's status): an integer return is its exit status, true or nothing gives 0,
  * false gives 1, a raised error prints its message and traceback on stderr
  * and gives 1. The child never returns into the caller's code.
  * Options: args (a table; args.n is honoured); uid_map and gid_map
@@ -359,7 +360,9 @@ static int l_clone(lua_State *L)
 	nsl_error err;
 
 	unsigned long flags = nsl_checkflags(L, 1, nsl_namespace_flags, "namespace");
-	luaL_checktype(L, 2, LUA_TFUNCTION);
+	const struct nsl_plan *plan = nsl_toplan(L, 2);
+	if (!plan)
+		luaL_checktype(L, 2, LUA_TFUNCTION);
 	int has_opts = nsl_opttable(L, 3);
 	nsl_checknargs(L, 3);
 	if (has_opts) {
@@ -416,8 +419,13 @@ static int l_clone(lua_State *L)
 	long as_uid = mapped_id(uid_map, n_uid, (uint32_t)getuid());
 	long as_gid = mapped_id(gid_map, n_gid, (uint32_t)getgid());
 
-	int sync[2];
-	if (pipe2(sync, O_CLOEXEC) < 0)
+	if (plan && args)
+		luaL_error(L, "clone options: args are for a function, not a plan");
+	/* The child waits for the parent only when the parent has something
+	 * to do first: write id maps, move it into cgroups. */
+	int sync[2] = {-1, -1};
+	int need_sync = n_uid || n_gid || setgroups || n_cg;
+	if (need_sync && pipe2(sync, O_CLOEXEC) < 0)
 		return nsl_pusherrno(L, "clone: pipe");
 	fflush(NULL);
 	if (collect)
@@ -426,8 +434,10 @@ static int l_clone(lua_State *L)
 	pid_t pid = clone_process(flags);
 	if (pid < 0) {
 		int saved = errno;
-		close(sync[0]);
-		close(sync[1]);
+		if (need_sync) {
+			close(sync[0]);
+			close(sync[1]);
+		}
 		errno = saved;
 		char names[128] = "";
 		for (const nsl_flag *f = nsl_namespace_flags; f->name; f++)
@@ -438,13 +448,15 @@ static int l_clone(lua_State *L)
 	}
 	if (pid == 0) {
 		char go;
-		close(sync[1]);
 		if (pdeathsig)
 			prctl(PR_SET_PDEATHSIG, pdeathsig);
-		/* EOF instead of the go byte: the parent died or gave up. */
-		if (NSL_RETRY(read(sync[0], &go, 1)) != 1)
-			_exit(127);
-		close(sync[0]);
+		if (need_sync) {
+			close(sync[1]);
+			/* EOF instead of the go byte: the parent died or gave up. */
+			if (NSL_RETRY(read(sync[0], &go, 1)) != 1)
+				_exit(127);
+			close(sync[0]);
+		}
 		/* The parent may have written the go byte and died before the
 		 * prctl above armed the signal: deliver it as the kernel would
 		 * have, so the child ends the same way whatever the timing. */
@@ -463,7 +475,13 @@ static int l_clone(lua_State *L)
 			        strerror(errno));
 			_exit(127);
 		}
+		if (plan)
+			_exit(nsl_plan_exec(plan));
 		run_child(L, 2, args, nargs);
+	}
+	if (!need_sync) {
+		lua_pushinteger(L, pid);
+		return 1;
 	}
 	close(sync[0]);
 	if ((n_uid && nsl_idmap_write(pid, "uid", uid_map, n_uid, &err) < 0) ||

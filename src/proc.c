@@ -116,8 +116,8 @@ static char **check_env(lua_State *L, int t, const char **path)
 
 /* execve(2) through a PATH search like execvp's, but with the PATH of
  * the new environment. Returns only on failure, with errno set. */
-static void exec_search(const char *file, char **argv, char **envp,
-                        const char *path)
+void nsl_exec_search(const char *file, char **argv, char **envp,
+                     const char *path)
 {
 	if (strchr(file, '/')) {
 		execve(file, argv, envp);
@@ -211,7 +211,7 @@ static int l_exec(lua_State *L)
 	sigset_t all, old;
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
-	exec_search(argv[0], argv, envp, path);
+	nsl_exec_search(argv[0], argv, envp, path);
 	int saved = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	errno = saved;

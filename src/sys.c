@@ -151,7 +151,7 @@ static void forward_restore(void)
 /* Keeps only the capabilities in keep in the bounding, permitted and
  * effective sets and empties the inheritable and ambient sets, the state
  * a container's processes start from. */
-static int caps_limit(nsl_capset keep, nsl_error *err)
+int nsl_caps_limit(nsl_capset keep, nsl_error *err)
 {
 	int last = cap_max_bits() - 1;
 	if (last > 63)
@@ -224,6 +224,14 @@ static const int rlimit_values[] = {
 	RLIMIT_LOCKS, RLIMIT_MEMLOCK, RLIMIT_MSGQUEUE, RLIMIT_NICE,
 	RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_RSS, RLIMIT_RTPRIO, RLIMIT_RTTIME,
 	RLIMIT_SIGPENDING, RLIMIT_STACK};
+
+int nsl_rlimit_resource(const char *name)
+{
+	for (int i = 0; rlimit_names[i]; i++)
+		if (strcmp(rlimit_names[i], name) == 0)
+			return rlimit_values[i];
+	return -1;
+}
 
 /* A limit: a non-negative integer, or math.huge / "unlimited". */
 static rlim_t check_rlim(lua_State *L, int arg)
@@ -399,15 +407,10 @@ static int l_forward_signals(lua_State *L)
 	return 1;
 }
 
-/*
- * nsl.stop_forwarding([pid]) -> true
- * Stops forwarding signals to pid, or to every pid when none is given;
- * the caller's previous handlers come back when no target is left.
- */
-static int l_stop_forwarding(lua_State *L)
+/* Forwarding to pid (0: every target) ends; the previous handlers come
+ * back when no target is left. */
+static void stop_forwarding(pid_t pid)
 {
-	pid_t pid = lua_isnoneornil(L, 1) ? 0 : nsl_checkpid(L, 1);
-	nsl_checknargs(L, 1);
 	sigset_t block, old;
 	forward_block(&block, &old);
 	for (int i = 0; i < FORWARD_MAX; i++)
@@ -418,6 +421,23 @@ static int l_stop_forwarding(lua_State *L)
 	if (forward_count() == 0)
 		forward_restore();
 	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+void nsl_forward_reset(void)
+{
+	stop_forwarding(0);
+}
+
+/*
+ * nsl.stop_forwarding([pid]) -> true
+ * Stops forwarding signals to pid, or to every pid when none is given;
+ * the caller's previous handlers come back when no target is left.
+ */
+static int l_stop_forwarding(lua_State *L)
+{
+	pid_t pid = lua_isnoneornil(L, 1) ? 0 : nsl_checkpid(L, 1);
+	nsl_checknargs(L, 1);
+	stop_forwarding(pid);
 	lua_pushboolean(L, 1);
 	return 1;
 }
@@ -467,6 +487,14 @@ static int l_supervise(lua_State *L)
 {
 	pid_t pid = nsl_checkpid(L, 1);
 	nsl_checknargs(L, 1);
+	int status;
+	if (nsl_supervise(pid, &status) < 0)
+		return nsl_pusherrno(L, "supervise %d", (int)pid);
+	return nsl_pushstatus(L, status);
+}
+
+int nsl_supervise(pid_t pid, int *wstatus)
+{
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = supervise_forward;
@@ -481,13 +509,14 @@ static int l_supervise(lua_State *L)
 			continue;
 		if (r < 0) {
 			supervise_child = 0;
-			return nsl_pusherrno(L, "supervise %d", (int)pid);
+			return -1;
 		}
 		if (r == pid) {
 			supervise_child = 0;
 			/* Orphans still around are reaped on the way out. */
 			while (waitpid(-1, NULL, WNOHANG) > 0) {}
-			return nsl_pushstatus(L, status);
+			*wstatus = status;
+			return 0;
 		}
 	}
 }
@@ -519,7 +548,7 @@ static int l_caps_limit(lua_State *L)
 	                  ? (nsl_capset)nsl_checkrange(L, 1, LUA_MININTEGER, LUA_MAXINTEGER, "mask")
 	                  : nsl_checkcaps(L, 1);
 	nsl_checknargs(L, 1);
-	if (caps_limit(keep, &err) < 0)
+	if (nsl_caps_limit(keep, &err) < 0)
 		return nsl_pushfail(L, &err);
 	lua_pushboolean(L, 1);
 	return 1;
@@ -532,20 +561,28 @@ static int l_caps_limit(lua_State *L)
  */
 static int l_loopback_up(lua_State *L)
 {
+	nsl_error err;
 	nsl_checknargs(L, 0);
+	if (nsl_loopback_up(&err) < 0)
+		return nsl_pushfail(L, &err);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+int nsl_loopback_up(nsl_error *err)
+{
 	nsl_autoclose int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
-		return nsl_pusherrno(L, "loopback_up: socket");
+		return nsl_fail(err, errno, "loopback_up: socket");
 	struct ifreq ifr;
 	memset(&ifr, 0, sizeof ifr);
 	strcpy(ifr.ifr_name, "lo");
 	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
-		return nsl_pusherrno(L, "loopback_up: get flags of lo");
+		return nsl_fail(err, errno, "loopback_up: get flags of lo");
 	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
 	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
-		return nsl_pusherrno(L, "loopback_up: set lo up");
-	lua_pushboolean(L, 1);
-	return 1;
+		return nsl_fail(err, errno, "loopback_up: set lo up");
+	return 0;
 }
 
 /*

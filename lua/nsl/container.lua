@@ -500,6 +500,15 @@ local function check_spec(spec)
 end
 
 -- ---- inside: the child ----------------------------------------------------
+--
+-- The child's set-up is a plan (nsl.plan, src/plan.c): a list of steps the
+-- caller builds here and the child runs in C, so that a start whose spec
+-- has no Lua function in it never enters the interpreter in the child.
+-- Each step is {op, name, args...}; name is the step an error names
+-- ("mount /proc: ..."). Where the spec has Lua to run (setup, a function
+-- as command) or the root builds itself in Lua (a host root), the list
+-- holds {lua = fn} entries: the child then runs the plan piece by piece
+-- around them.
 
 local StepError = {}
 
@@ -508,101 +517,116 @@ local function must(step, ok, err)
   return ok
 end
 
-local DEVICES = {
-  { "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 }, { "random", 1, 8 },
-  { "urandom", 1, 9 }, { "tty", 5, 0 },
-}
+local DEVICES = { "null", "zero", "full", "random", "urandom", "tty" }
 
-local function setup_dev(dev, in_userns, ns)
-  -- nodev: a node the container makes here (CAP_MKNOD) opens nothing;
-  -- the few it may use are the host's, bound one by one.
-  must("mount /dev", nsl.mount("tmpfs", dev, "tmpfs", "nosuid,nodev,strictatime", "mode=755,size=65536k"))
+-- /dev: a tmpfs (nodev: a node the container makes there with CAP_MKNOD
+-- opens nothing) with the few host nodes a container may use bound in
+-- one by one; paths are relative to the resolved /dev.
+local function dev_steps(add, in_userns, ns)
+  add { "mount", "mount /dev", "tmpfs", "", "tmpfs", "nosuid,nodev,strictatime", "mode=755,size=65536k" }
   for _, d in ipairs(DEVICES) do
-    local path = dev .. "/" .. d[1]
-    must("create /dev/" .. d[1], nsl.touch(path, 0666))
-    must("bind /dev/" .. d[1], nsl.mount("/dev/" .. d[1], path, nil, "bind"))
+    add { "touch", "create /dev/" .. d, d, 438 }
+    add { "mount", "bind /dev/" .. d, "/dev/" .. d, d, false, "bind" }
   end
-  must("mkdir /dev/pts", nsl.mkdir(dev .. "/pts", 0755))
-  must("mount /dev/pts", nsl.mount("devpts", dev .. "/pts", "devpts", "nosuid,noexec",
-    "newinstance,ptmxmode=0666,mode=0620" .. (in_userns and "" or ",gid=5")))
-  must("link /dev/ptmx", nsl.symlink("pts/ptmx", dev .. "/ptmx"))
-  must("mkdir /dev/shm", nsl.mkdir(dev .. "/shm", 01777))
-  must("mount /dev/shm", nsl.mount("shm", dev .. "/shm", "tmpfs", "nosuid,nodev,noexec", "mode=1777,size=65536k"))
+  add { "mkdir", "mkdir /dev/pts", "pts", 493 }
+  add { "mount", "mount /dev/pts", "devpts", "pts", "devpts", "nosuid,noexec",
+        "newinstance,ptmxmode=0666,mode=0620" .. (in_userns and "" or ",gid=5") }
+  add { "symlink", "link /dev/ptmx", "pts/ptmx", "ptmx" }
+  add { "mkdir", "mkdir /dev/shm", "shm", 1023 }
+  add { "mount", "mount /dev/shm", "shm", "shm", "tmpfs", "nosuid,nodev,noexec", "mode=1777,size=65536k" }
   if ns.ipc then
-    must("mkdir /dev/mqueue", nsl.mkdir(dev .. "/mqueue", 0755))
-    must("mount /dev/mqueue", nsl.mount("mqueue", dev .. "/mqueue", "mqueue", "nosuid,nodev,noexec"))
+    add { "mkdir", "mkdir /dev/mqueue", "mqueue", 493 }
+    add { "mount", "mount /dev/mqueue", "mqueue", "mqueue", "mqueue", "nosuid,nodev,noexec" }
   end
-  must("link /dev/fd", nsl.symlink("/proc/self/fd", dev .. "/fd"))
+  add { "symlink", "link /dev/fd", "/proc/self/fd", "fd" }
   for i, name in ipairs({ "stdin", "stdout", "stderr" }) do
-    must("link /dev/" .. name, nsl.symlink("/proc/self/fd/" .. (i - 1), dev .. "/" .. name))
+    add { "symlink", "link /dev/" .. name, "/proc/self/fd/" .. (i - 1), name }
   end
 end
 
--- The root's /proc, /sys or /dev, refused when it is a symlink.
-local function system_dir(newroot, name, h)
-  local st = nsl.lstat(newroot .. "/" .. name)
-  if st and st.type == "symlink" and h.refuse_symlinks then
-    must("rootfs", nil, ("/%s is a symlink (refused: it could point outside the root)"):format(name))
+-- The root's /proc, /sys or /dev, refused when it is a symlink; the
+-- steps after it take their relative paths in it.
+local function system_dir(add, newroot, name, h)
+  if h.refuse_symlinks then
+    add { "refuse_symlink", "rootfs", newroot .. "/" .. name,
+          ("/%s is a symlink (refused: it could point outside the root)"):format(name) }
   end
-  return must("mkdir /" .. name, nsl.resolve(newroot, "/" .. name, "dir"))
+  add { "resolve", "mkdir /" .. name, newroot, "/" .. name, "dir" }
 end
 
-local function build_root(cfg)
+-- The whole set-up of the child, from its first instruction to its
+-- command. pre holds the launch's own steps (descriptors, dumpable).
+local function child_steps(cfg, pre, waits)
   local h, ns = cfg.hardening, cfg.ns
-  must("make mounts private", nsl.mount(nil, "/", nil, h.private_mounts and "rec,private" or "rec,slave"))
-  local ok, newroot = pcall(cfg.root.mount, cfg.root)
-  if not ok then
-    newroot = tostring(newroot)
-    must(newroot:find("^rootfs") and newroot:match("^(.-): ") or "rootfs", nil,
-      newroot:find("^rootfs") and newroot:gsub("^.-: ", "", 1) or newroot)
+  local s = pre
+  local function add(step) s[#s + 1] = step end
+  add { "no_forward", "signals" } -- the caller's forwarding is not ours
+  add { "umask", "umask", 0 }
+  if h.new_session then add { "setsid", "setsid" } end
+  add { "keyring", "session keyring" }
+  -- the root
+  add { "mount", "make mounts private", false, "/", false, h.private_mounts and "rec,private" or "rec,slave" }
+  local root_steps, newroot = cfg.root:plan_steps()
+  if root_steps then
+    for _, st in ipairs(root_steps) do add(st) end
+  else
+    add { lua = function()
+      local ok, err = pcall(cfg.root.mount, cfg.root)
+      if not ok then
+        err = tostring(err)
+        must(err:find("^rootfs") and err:match("^(.-): ") or "rootfs", nil,
+          err:find("^rootfs") and err:gsub("^.-: ", "", 1) or err)
+      end
+    end }
   end
   if h.proc then
-    local proc = system_dir(newroot, "proc", h)
+    system_dir(add, newroot, "proc", h)
     if ns.pid then
-      must("mount /proc", nsl.mount("proc", proc, "proc", "nosuid,noexec,nodev"))
+      add { "mount", "mount /proc", "proc", "", "proc", "nosuid,noexec,nodev" }
     else
-      must("mount /proc", nsl.mount("/proc", proc, nil, "bind,rec,nosuid,noexec,nodev"))
+      add { "mount", "mount /proc", "/proc", "", false, "bind,rec,nosuid,noexec,nodev" }
     end
   end
   if h.sys then
-    local sys = system_dir(newroot, "sys", h)
-    local done = ns.net and nsl.mount("sysfs", sys, "sysfs", "ro,nosuid,noexec,nodev")
-    if not done then
-      -- sysfs cannot be mounted without a network namespace of one's own
-      -- (or rootless, at times): the host's, read-only.
-      must("mount /sys", nsl.mount("/sys", sys, nil, "bind,rec,ro,nosuid,noexec,nodev"))
+    system_dir(add, newroot, "sys", h)
+    -- sysfs cannot be mounted without a network namespace of one's own
+    -- (or rootless, at times): then the host's, read-only.
+    if ns.net then
+      add { "mount", "mount /sys", "sysfs", "", "sysfs", "ro,nosuid,noexec,nodev", try = true }
     end
+    add { "mount", "mount /sys", "/sys", "", false, "bind,rec,ro,nosuid,noexec,nodev", otherwise = ns.net }
   end
   if h.dev then
-    setup_dev(system_dir(newroot, "dev", h), ns.user, ns)
+    system_dir(add, newroot, "dev", h)
+    dev_steps(add, ns.user, ns)
   end
   for _, m in ipairs(cfg.mounts) do
     local step = "mount " .. m.target
-    local target = must(step, nsl.resolve(newroot, m.target, m.kind))
-    must(step, nsl.mount(m.source, target, m.type, m.flags, m.data))
+    add { "resolve", step, newroot, m.target, m.kind or false }
+    add { "mount", step, m.source or false, "", m.type or false, m.flags or false, m.data or false }
   end
-  return newroot
-end
-
-local function harden(cfg)
-  local h = cfg.hardening
-  if h.masked_paths then
-    for _, p in ipairs(h.masked_paths) do
-      local st = nsl.lstat(p)
-      if st and st.type == "directory" then
-        must("mask " .. p, nsl.mount("tmpfs", p, "tmpfs", "ro,nosuid,nodev,noexec", "size=4k,mode=0555"))
-      elseif st and st.type ~= "symlink" then
-        must("mask " .. p, nsl.mount("/dev/null", p, nil, "bind"))
-      end
-    end
+  if cfg.hostname and ns.uts then add { "hostname", "hostname", cfg.hostname } end
+  if cfg.plan.inside then add { "lo_up", "network: lo up" } end
+  if h.pivot_root then
+    add { "pivot_root", "pivot_root", newroot }
+  else
+    add { "chroot", "chroot", newroot }
   end
-  if h.readonly_paths then
-    for _, p in ipairs(h.readonly_paths) do
-      if nsl.lstat(p) then
-        must("read-only " .. p, nsl.mount(p, p, nil, "bind,rec,ro,nosuid,nodev,noexec"))
-      end
-    end
+  if cfg.setup then
+    add { lua = function()
+      local sok, serr = pcall(cfg.setup)
+      must("setup", sok, serr)
+    end }
   end
+  for _, p in ipairs(h.masked_paths or {}) do add { "mask", "mask " .. p, p } end
+  for _, p in ipairs(h.readonly_paths or {}) do add { "readonly", "read-only " .. p, p } end
+  for _, r in ipairs(cfg.rlimits) do add { "rlimit", "rlimit " .. r[1], r[1], r[2], r[3] } end
+  add { "chdir", "cwd " .. cfg.cwd, cfg.cwd, h.resolve_cwd }
+  add { "umask", "umask", 18 }
+  if h.capabilities then add { "caps", "capabilities", cfg.capmask } end
+  if h.no_new_privs then add { "nnp", "no_new_privs" } end
+  add { "ready", waits and "ready" or "started" }
+  return s
 end
 
 -- The command, once everything is in place: exec, or call the function.
@@ -626,67 +650,69 @@ local function run_command(cfg, status_w)
   return errno == 2 and 127 or 126
 end
 
--- The child's whole life; returns its exit status.
-local function child_main(cfg, status_w, go_r)
-  local h, ns = cfg.hardening, cfg.ns
-  nsl.stop_forwarding() -- inherited from the caller: not ours
-  local ok, err = xpcall(function()
-    nsl.umask(0)
-    if h.new_session then must("setsid", nsl.setsid()) end
-    must("session keyring", nsl.session_keyring())
-    local newroot = build_root(cfg)
-    if cfg.hostname and ns.uts then
-      must("hostname", nsl.sethostname(cfg.hostname))
+-- The command's steps: an init as PID 1 (init = true: the command runs
+-- in its child; init forwards signals, reaps orphans and exits with its
+-- status) and the exec. A function as command runs in Lua instead.
+local function command_steps(cfg, s, status_w)
+  if type(cfg.command) ~= "function" then
+    if cfg.init then s[#s + 1] = { "init", "init" } end
+    s[#s + 1] = { "exec", "exec", cfg.command, cfg.env, cfg.hardening.close_fds }
+    return s
+  end
+  s[#s + 1] = { lua = function()
+    if not cfg.init then return run_command(cfg, status_w) end
+    local pid, cerr = nsl.clone({}, function() return run_command(cfg, status_w) end,
+      { pdeathsig = "KILL", collect = false })
+    if not pid then
+      nsl.write(status_w, "Einit: " .. cerr)
+      return 1
     end
-    if cfg.plan.inside then must("network: lo up", nsl.loopback_up()) end
-    if h.pivot_root then
-      must("pivot_root", nsl.pivot_root(newroot))
+    nsl.close(status_w)
+    nsl.close_fds(3)
+    local _, how, n = nsl.supervise(pid)
+    if how == "signal" then return 128 + n end
+    return n or 1
+  end }
+  return s
+end
+
+-- Splits steps into the plan (C steps only) and the Lua entries, each
+-- with the number of C steps before it. No Lua entries: the child can
+-- run the whole plan in C.
+local function make_plan(steps, status_w, go_r)
+  local c, lua = {}, {}
+  for _, st in ipairs(steps) do
+    if st.lua then
+      lua[#lua + 1] = { after = #c, fn = st.lua }
     else
-      must("chroot", nsl.chroot(newroot))
+      c[#c + 1] = st
     end
-    if cfg.setup then
-      local sok, serr = pcall(cfg.setup)
-      must("setup", sok, serr)
-    end
-    harden(cfg)
-    for _, r in ipairs(cfg.rlimits) do
-      must("rlimit " .. r[1], nsl.setrlimit(r[1], r[2], r[3]))
-    end
-    if h.resolve_cwd then
-      must("cwd " .. cfg.cwd, nsl.chdir(cfg.cwd, "/"))
-    else
-      must("cwd " .. cfg.cwd, nsl.chdir(cfg.cwd))
-    end
-    nsl.umask(022)
-    if h.capabilities then must("capabilities", nsl.caps_limit(cfg.capmask)) end
-    if h.no_new_privs then must("no_new_privs", nsl.no_new_privs()) end
-  end, function(e)
-    if getmetatable(e) == StepError then return e.msg end
-    return debug.traceback("internal error: " .. tostring(e), 2)
-  end)
-  if not ok then
-    nsl.write(status_w, "E" .. err)
-    return 1
   end
-  nsl.write(status_w, "R")
-  if nsl.read(go_r, 1) ~= "G" then return 1 end -- the caller gave up
-  nsl.close(go_r)
-  if not cfg.init then
-    return run_command(cfg, status_w)
+  return nsl.plan(c, { status = status_w, go = go_r }), lua
+end
+
+-- The child's life when its plan has Lua entries: the C steps between
+-- them run through plan:run; returns the exit status.
+local function child_main(plan, lua, status_w)
+  collectgarbage("stop") -- the caller's garbage is not the child's to finalize
+  local from = 1
+  for _, entry in ipairs(lua) do
+    local ok, _, code = plan:run(from, entry.after)
+    if not ok then return code end
+    from = entry.after + 1
+    local eok, r = xpcall(entry.fn, function(e)
+      if getmetatable(e) == StepError then return e end
+      return debug.traceback("internal error: " .. tostring(e), 2)
+    end)
+    if not eok then
+      nsl.write(status_w, "E" .. (getmetatable(r) == StepError and r.msg or r))
+      return 1
+    end
+    if r ~= nil then return r end
   end
-  -- A small init as PID 1: the command runs in its child; init forwards
-  -- signals to it, reaps orphans and exits with its status.
-  local pid, cerr = nsl.clone({}, function() return run_command(cfg, status_w) end,
-    { pdeathsig = "KILL", collect = false })
-  if not pid then
-    nsl.write(status_w, "Einit: " .. cerr)
-    return 1
-  end
-  nsl.close(status_w)
-  nsl.close_fds(3)
-  local _, how, n = nsl.supervise(pid)
-  if how == "signal" then return 128 + n end
-  return n or 1
+  local ok, _, code = plan:run(from)
+  if not ok then return code end
+  return 0
 end
 
 -- ---- the caller's side ----------------------------------------------------
@@ -857,32 +883,39 @@ end
 -- process and the network).
 local function launch(self, cfg, opts)
   local status_r, status_w = assert(nsl.pipe())
-  local go_r, go_w = assert(nsl.pipe())
-  local hide_binary = nsl.geteuid() == 0
-  local stdio = opts.stdio
-  local pid, cerr, errno = nsl.clone(cfg.ns_list, function()
-    -- No collection in the child until its command: the caller's garbage
-    -- (collect = false above keeps the start fast) must not be finalized
-    -- here. A command given as a function turns it back on.
-    collectgarbage("stop")
-    -- Until its exec, this process is the host's nsl binary: when root
-    -- runs it, not dumpable, so the container cannot open the binary
-    -- through /proc/<pid>/exe (runc's CVE-2019-5736). The exec of the
-    -- command makes it dumpable again; an init (init = true) stays so.
-    -- Rootless, the binary is out of the container's reach anyway (it
-    -- cannot write a file its user could not), and a non-dumpable init
-    -- would keep that user from joining the container (c:exec).
-    if hide_binary then nsl.dumpable(false) end
-    nsl.close(status_r)
-    nsl.close(go_w)
-    if stdio then
-      for i = 0, 2 do nsl.dup2(stdio[i], i) end
-    end
-    return child_main(cfg, status_w, go_r)
-  end, { uid_map = cfg.uid_map, gid_map = cfg.gid_map, pdeathsig = "KILL",
-         collect = false, cgroups = opts.cgroups })
+  -- The child waits for a go once it is ready only when the caller has
+  -- something to do first: its network, on_start.
+  local waits = cfg.plan.setup or opts.ready
+  local go_r, go_w
+  if waits then go_r, go_w = assert(nsl.pipe()) end
+  local pre = {}
+  -- Until its exec, this process is the host's nsl binary: when root
+  -- runs it, not dumpable, so the container cannot open the binary
+  -- through /proc/<pid>/exe (runc's CVE-2019-5736). The exec of the
+  -- command makes it dumpable again; an init (init = true) stays so.
+  -- Rootless, the binary is out of the container's reach anyway (it
+  -- cannot write a file its user could not), and a non-dumpable init
+  -- would keep that user from joining the container (c:exec).
+  if nsl.geteuid() == 0 then pre[1] = { "dumpable_off", "dumpable" } end
+  pre[#pre + 1] = { "close", "close", status_r }
+  if go_w then pre[#pre + 1] = { "close", "close", go_w } end
+  if opts.stdio then
+    for i = 0, 2 do pre[#pre + 1] = { "dup2", "stdio", opts.stdio[i], i } end
+  end
+  local steps = command_steps(cfg, child_steps(cfg, pre, waits), status_w)
+  local ok, plan, lua = pcall(make_plan, steps, status_w, go_r)
+  if not ok then
+    nsl.close(status_r); nsl.close(status_w)
+    if go_r then nsl.close(go_r); nsl.close(go_w) end
+    return nil, "plan: " .. tostring(plan)
+  end
+  local body = plan
+  if #lua > 0 then body = function() return child_main(plan, lua, status_w) end end
+  local pid, cerr, errno = nsl.clone(cfg.ns_list, body,
+    { uid_map = cfg.uid_map, gid_map = cfg.gid_map, pdeathsig = "KILL",
+      collect = false, cgroups = opts.cgroups })
   nsl.close(status_w)
-  nsl.close(go_r)
+  if go_r then nsl.close(go_r) end
   local fds = { status_r, go_w }
   local function undo(msg)
     for _, fd in ipairs(fds) do nsl.close(fd) end
@@ -932,8 +965,10 @@ local function launch(self, cfg, opts)
     local rok, rerr = opts.ready(pid)
     if not rok then return undo(rerr) end
   end
-  nsl.write(go_w, "G")
-  nsl.close(go_w)
+  if go_w then
+    nsl.write(go_w, "G")
+    nsl.close(go_w)
+  end
   msg = nsl.read(status_r) or ""
   nsl.close(status_r)
   fds = {}

@@ -533,14 +533,18 @@ local function mount_host(state)
   return state
 end
 
-function Root:mount()
+-- The steps of an nsl.plan (src/plan.c) that build the root in the
+-- child, and the path to pivot into. Without steps (a host root, which
+-- looks at the host's directories as it goes), root:mount() builds it.
+function Root:plan_steps()
   if self.kind == "dir" then
-    must(nsl.mount(self.path, self.path, nil, self.readonly and "bind,rec,ro,nodev" or "bind,rec,nodev"))
-    return self.path
+    return { { "mount", "rootfs", self.path, self.path, false,
+               self.readonly and "bind,rec,ro,nodev" or "bind,rec,nodev" } }, self.path
   end
   assert(self.prepared, "rootfs: mount() before prepare()")
-  if self.kind == "host" then return mount_host(self.state) end
+  if self.kind == "host" then return nil, self.state end
   -- overlay
+  local steps = {}
   local upper, work, merged
   if self.keep then
     upper, work, merged = self.state .. "/upper", self.state .. "/work", self.state .. "/merged"
@@ -549,14 +553,24 @@ function Root:mount()
   else
     -- A temporary upper layer lives on a tmpfs of the container's own
     -- mount namespace: it vanishes with the container, however it ends.
-    must(nsl.mount("tmpfs", self.state, "tmpfs", "nodev",
-      "mode=0755" .. (self.size and (",size=" .. self.size) or "")))
+    steps[1] = { "mount", "rootfs", "tmpfs", self.state, "tmpfs", "nodev",
+                 "mode=0755" .. (self.size and (",size=" .. self.size) or "") }
     upper, work, merged = self.state .. "/upper", self.state .. "/work", self.state .. "/merged"
-    for _, d in ipairs { upper, work, merged } do must(mkdir(d, 493)) end
+    for _, d in ipairs { upper, work, merged } do steps[#steps + 1] = { "mkdir", "rootfs", d, 493 } end
   end
-  must(nsl.mount("overlay", merged, "overlay", "nodev",
-    ("lowerdir=%s,upperdir=%s,workdir=%s"):format(self.image, upper, work)))
-  return merged
+  steps[#steps + 1] = { "mount", "rootfs", "overlay", merged, "overlay", "nodev",
+    ("lowerdir=%s,upperdir=%s,workdir=%s"):format(self.image, upper, work) }
+  return steps, merged
+end
+
+--- In the child, in its own mount namespace: builds the root and
+--- returns the path to pivot into.
+function Root:mount()
+  local steps, top = self:plan_steps()
+  if not steps then return mount_host(top) end
+  local ok, err = nsl.plan(steps):run()
+  if not ok then error(err, 0) end
+  return top
 end
 
 -- Removes a work directory nsl made for overlayfs. The kernel leaves

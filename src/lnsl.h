@@ -31,6 +31,10 @@ int nsl_open_net(lua_State *L);          /* net.c: pushes the nsl.net table */
 struct nsl_plan;
 const struct nsl_plan *nsl_toplan(lua_State *L, int idx);
 int nsl_plan_exec(const struct nsl_plan *plan);
+/* Whether the plan runs to its exec or its end without waiting for the
+ * caller (no go byte) and without staying on (no init): then the child
+ * may share the caller's memory while the caller waits (ns.c). */
+int nsl_plan_runs_through(const struct nsl_plan *plan);
 
 /* Pushes nil, "<what>: <strerror>", errno and returns 3. */
 int nsl_pushfail(lua_State *L, const nsl_error *err);

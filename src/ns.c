@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -174,6 +175,81 @@ static pid_t clone_process(unsigned long flags)
 	if (pid < 0 && errno == ENOSYS && !(flags & CLONE_NEWTIME))
 		pid = syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
 	return (pid_t)pid;
+}
+
+/*
+ * A plan that runs through to its exec is started the way posix_spawn
+ * starts a program: the child shares the caller's memory (CLONE_VM) on
+ * a stack of its own while the caller waits (CLONE_VFORK) until it execs
+ * or exits. No page table is copied and no page is copied on write,
+ * which is most of what a fork of a large process costs. The child runs
+ * only plan.c's steps, which write nothing the caller keeps (no
+ * allocation, no Lua) but for errno, the caller's dumpable flag (shared
+ * with the memory: restored after) and the run's own static record.
+ */
+struct spawn_arg {
+	const struct nsl_plan *plan;
+	int pdeathsig;
+	pid_t parent;
+};
+
+static int spawn_main(void *p)
+{
+	const struct spawn_arg *a = p;
+	if (a->pdeathsig) {
+		prctl(PR_SET_PDEATHSIG, a->pdeathsig);
+		pid_t ppid = getppid();
+		if (ppid != a->parent && ppid != 0) {
+			kill(getpid(), a->pdeathsig);
+			_exit(127);
+		}
+	}
+	_exit(nsl_plan_exec(a->plan));
+}
+
+#define SPAWN_STACK (512 * 1024)
+
+static pid_t spawn_plan(const struct nsl_plan *plan, unsigned long flags, int pdeathsig)
+{
+	static char *stack;
+	if (!stack) {
+		void *m = mmap(NULL, SPAWN_STACK, PROT_READ | PROT_WRITE,
+		               MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+		if (m == MAP_FAILED)
+			return -1;
+		stack = m;
+	}
+	struct spawn_arg a = {plan, pdeathsig, getpid()};
+	int dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+	/* Nothing of the caller's signal handling may run in the child (it
+	 * would on the caller's memory); its exec unblocks them. */
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	pid_t pid = clone(spawn_main, stack + SPAWN_STACK,
+	                  (int)(flags | CLONE_VM | CLONE_VFORK | SIGCHLD), &a);
+	int saved = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (dumpable >= 0)
+		prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
+	errno = saved;
+	return pid;
+}
+
+/* Whether a plan may be run by spawn_plan: NSL_CLONE_FORK=1 in the
+ * environment turns it off (a fork instead, for comparison), and so does
+ * AddressSanitizer, which cannot follow a child on a stack of its own. */
+static int can_spawn(const struct nsl_plan *plan, unsigned long flags)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	(void)plan;
+	(void)flags;
+	return 0;
+#else
+	const char *env = getenv("NSL_CLONE_FORK");
+	return !(flags & CLONE_NEWTIME) && nsl_plan_runs_through(plan) &&
+	       !(env && *env && strcmp(env, "0") != 0);
+#endif
 }
 
 static int thread_count(void)
@@ -431,7 +507,12 @@ static int l_clone(lua_State *L)
 	if (collect)
 		lua_gc(L, LUA_GCCOLLECT);
 	pid_t parent = getpid();
-	pid_t pid = clone_process(flags);
+	pid_t pid;
+	int spawned = plan && !need_sync && can_spawn(plan, flags);
+	if (spawned)
+		pid = spawn_plan(plan, flags, pdeathsig);
+	else
+		pid = clone_process(flags);
 	if (pid < 0) {
 		int saved = errno;
 		if (need_sync) {

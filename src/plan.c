@@ -142,20 +142,27 @@ static const char *join(const char *dir, const char *path, char *buf, size_t len
 	return buf;
 }
 
-static void set_cloexec_all(int keep_open_fd)
+/* Every descriptor above 2 but skip stays open on exec. Read with
+ * getdents64 into the stack, as the child must not allocate. */
+static void keep_all_fds(int skip)
 {
-	DIR *d = opendir("/proc/self/fd");
-	if (!d)
+	char buf[4096];
+	int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
 		return;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		int fd = atoi(e->d_name);
-		if (fd > 2 && fd != dirfd(d) && fd != keep_open_fd)
-			fcntl(fd, F_SETFD, 0);
+	long n;
+	while ((n = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
+		for (long off = 0; off < n;) {
+			struct dirent64 *e = (struct dirent64 *)(buf + off);
+			off += e->d_reclen;
+			if (e->d_name[0] < '0' || e->d_name[0] > '9')
+				continue;
+			int fd = atoi(e->d_name);
+			if (fd > 2 && fd != dir && fd != skip)
+				fcntl(fd, F_SETFD, 0);
+		}
 	}
-	closedir(d);
+	close(dir);
 }
 
 static int do_exec(struct run *r, const struct step *st)
@@ -174,7 +181,7 @@ static int do_exec(struct run *r, const struct step *st)
 			return step_errno(r, st, "exec %s: close_range", st->argv[0]);
 	} else {
 		/* every descriptor the child holds stays open, but the status pipe */
-		set_cloexec_all(p->status_fd);
+		keep_all_fds(p->status_fd);
 	}
 	sigset_t none;
 	sigemptyset(&none);
@@ -365,6 +372,16 @@ static int run_steps(struct run *r, size_t from, size_t to)
 		}
 	}
 	return 0;
+}
+
+int nsl_plan_runs_through(const struct nsl_plan *plan)
+{
+	if (plan->go_fd >= 0)
+		return 0;
+	for (size_t i = 0; i < plan->n; i++)
+		if (plan->steps[i].op == OP_INIT)
+			return 0;
+	return 1;
 }
 
 int nsl_plan_exec(const struct nsl_plan *plan)

@@ -160,25 +160,23 @@ int nsl_caps_limit(nsl_capset keep, nsl_error *err)
 	    errno != EINVAL)
 		return nsl_fail(err, errno, "capabilities: clear the ambient set");
 	for (int c = 0; c <= last; c++)
-		if (!(keep & ((nsl_capset)1 << c)) && cap_get_bound((cap_value_t)c) == 1 &&
-		    cap_drop_bound((cap_value_t)c) < 0)
+		if (!(keep & ((nsl_capset)1 << c)) && prctl(PR_CAPBSET_READ, c, 0, 0, 0) == 1 &&
+		    prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0)
 			return nsl_fail(err, errno, "capabilities: drop %d from the bounding set", c);
-	cap_t caps = cap_get_proc();
-	if (!caps)
+	/* capget/capset themselves, not libcap's cap_t: no allocation, as a
+	 * child that shares its parent's memory must not allocate (plan.c). */
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct data[2];
+	if (syscall(SYS_capget, &hdr, data) < 0)
 		return nsl_fail(err, errno, "capabilities: read");
-	cap_clear_flag(caps, CAP_INHERITABLE);
-	for (int c = 0; c <= last; c++) {
-		if (keep & ((nsl_capset)1 << c))
-			continue;
-		cap_value_t v = (cap_value_t)c;
-		cap_set_flag(caps, CAP_EFFECTIVE, 1, &v, CAP_CLEAR);
-		cap_set_flag(caps, CAP_PERMITTED, 1, &v, CAP_CLEAR);
+	for (int i = 0; i < 2; i++) {
+		uint32_t k = (uint32_t)(keep >> (32 * i));
+		data[i].effective &= k;
+		data[i].permitted &= k;
+		data[i].inheritable = 0;
 	}
-	int r = cap_set_proc(caps);
-	int saved = errno;
-	cap_free(caps);
-	if (r < 0)
-		return nsl_fail(err, saved, "capabilities: set");
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		return nsl_fail(err, errno, "capabilities: set");
 	return 0;
 }
 
@@ -425,7 +423,13 @@ static void stop_forwarding(pid_t pid)
 
 void nsl_forward_reset(void)
 {
-	stop_forwarding(0);
+	/* Only the handlers (the process's own) change: the tables stay as
+	 * they are, as a child may share them with its parent (plan.c). */
+	for (int i = 0; i < NFORWARD; i++)
+		if (forward_mask & (1u << i))
+			sigaction(forward_signals[i], &forward_saved[i], NULL);
+	if (alarm_installed)
+		sigaction(SIGALRM, &alarm_saved, NULL);
 }
 
 /*

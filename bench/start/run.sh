@@ -52,10 +52,11 @@ cgroup2() {
 
 # tool name -> how it is run ("ticks": one process starts them all;
 # "seq": one process per container) and its command.
-tools=(floor nsl-prim nsl-container nsl-container-defaults floor-proc nsl-prim-run
+tools=(floor floor-vfork nsl-prim nsl-container nsl-container-defaults floor-proc nsl-prim-run
        nsl-run bwrap crun runc unshare)
 declare -A mode cmd wrap
 mode[floor]=ticks;      cmd[floor]="$floor -t -n @N@ $root @CMD@"
+mode[floor-vfork]=ticks; cmd[floor-vfork]="$floor -t -v -n @N@ $root @CMD@"
 mode[nsl-prim]=ticks;   cmd[nsl-prim]="$nsl run $here/prim.lua $root @N@ @CMD@ tick"
 mode[nsl-container]=ticks; cmd[nsl-container]="$nsl run $here/cont.lua $root @N@ @CMD@ tick"
 mode[nsl-container-defaults]=ticks

@@ -4,6 +4,7 @@
 awk '
 BEGIN {
 	label["floor"] = "floor: C, clone + pivot_root + mounts + exec, one process for all"
+	label["floor-vfork"] = "floor, cloned as posix_spawn does (CLONE_VM, CLONE_VFORK), one process for all"
 	label["nsl-prim"] = "nsl primitives (nsl.clone, mount, pivot_root, caps.keep, exec), one script for all"
 	label["nsl-container"] = "**(a) nsl.container, one script for all**"
 	label["nsl-container-defaults"] = "nsl.container with its default hardening, one script for all"

@@ -885,7 +885,7 @@ local function launch(self, cfg, opts)
   local status_r, status_w = assert(nsl.pipe())
   -- The child waits for a go once it is ready only when the caller has
   -- something to do first: its network, on_start.
-  local waits = cfg.plan.setup or opts.ready
+  local waits = cfg.plan.outside or opts.ready
   local go_r, go_w
   if waits then go_r, go_w = assert(nsl.pipe()) end
   local pre = {}
@@ -940,7 +940,7 @@ local function launch(self, cfg, opts)
     nsl.forward_signals(pid, cfg.stop_timeout)
     self._forwarding = pid
   end
-  if cfg.plan.setup then
+  if cfg.plan.outside then
     local nok, nerr = pcall(cfg.plan.setup, cfg.plan, pid)
     if not nok then
       -- The child may have failed first, its network namespace going
@@ -951,7 +951,7 @@ local function launch(self, cfg, opts)
     end
   end
   local msg = nsl.read(status_r) or ""
-  if msg ~= "R" then
+  if msg:sub(1, 1) ~= "R" then
     if msg == "" then
       nsl.kill(pid, "KILL")
       local _, how, n = nsl.wait(pid)
@@ -969,7 +969,10 @@ local function launch(self, cfg, opts)
     nsl.write(go_w, "G")
     nsl.close(go_w)
   end
-  msg = nsl.read(status_r) or ""
+  -- A child that did not wait for a go may have written its exec's
+  -- failure in the same read as its "R".
+  msg = msg:sub(2)
+  if msg == "" then msg = nsl.read(status_r) or "" end
   nsl.close(status_r)
   fds = {}
   if msg ~= "" then return undo(msg:sub(2)) end

@@ -4,6 +4,8 @@
 --                          is set up; raises an error naming the field
 --   plan.needs_netns       false for "host"
 --   plan.inside            the child brings lo up itself (works rootless)
+--   plan.outside           setup(pid) has work to do (veth, bridge): the
+--                          child waits for it before its command
 --   plan:setup(pid)        parent, after clone, while the child waits:
 --                          interfaces, addresses, routes, all through
 --                          nsl.net {netns = pid}; undoes its own partial
@@ -142,7 +144,7 @@ function M.check(net)
   if net.bridge == nil and net.veth == nil then
     fail("net: a table needs veth = {host = ..., peer = ...} or bridge = \"name\"")
   end
-  local plan = { needs_netns = true, inside = true }
+  local plan = { needs_netns = true, inside = true, outside = true }
   -- veth = {host=, peer=}: names of the two ends (both optional in bridge mode).
   local veth = net.veth
   if veth ~= nil and veth ~= true then

@@ -289,6 +289,27 @@ describe("nsl.net.set", function()
     assert.is_false(find_link(net.links({netns = a}), "renamed").up)
   end)
 
+  it("sets how IPv6 makes the link-local address (addrgenmode), as ip -d shows", function()
+    local a = netns(1)
+    assert(net.veth("va", "vb", {netns = a}))
+    assert.matches("addrgenmode eui64", ip("-n %s -d link show va", a), 1, true)
+    assert.is_true(net.set("va", {addrgenmode = "none", up = true}, {netns = a}))
+    assert.is_true(net.set("vb", {addrgenmode = "random", up = true}, {netns = a}))
+    assert.matches("addrgenmode none", ip("-n %s -d link show va", a), 1, true)
+    assert.matches("addrgenmode random", ip("-n %s -d link show vb", a), 1, true)
+    -- vb makes its fe80:: address once the kernel sees the carrier; va never
+    local vb
+    for _ = 1, 150 do
+      vb = ip("-n %s -6 addr show dev vb", a)
+      if vb:find("fe80:", 1, true) then break end
+      nsl.sleep(0.02)
+    end
+    assert.matches("inet6 fe80:", vb, 1, true)
+    assert.is_nil(ip("-n %s -6 addr show dev va", a):find("inet6", 1, true))
+    assert.has_error(function() net.set("va", {addrgenmode = "eui48"}, {netns = a}) end,
+      'set attributes: field \'addrgenmode\' must be "eui64", "none", "stable_secret" or "random"')
+  end)
+
   it("moves a link to another namespace, renamed and up in one call", function()
     local a, b = netns(2)
     assert(net.veth("va", "vb", {netns = a}))

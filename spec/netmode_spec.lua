@@ -62,6 +62,33 @@ local function has_addr(l, cidr)
   return false
 end
 
+-- Whether a link has an IPv6 link-local address.
+local function has_link_local(l)
+  for _, a in ipairs(l and l.addrs or {}) do
+    if a:find("^fe80:") then return true end
+  end
+  return false
+end
+
+-- How the kernel makes a link's IPv6 link-local address, as ip(8) shows
+-- it ("none": it makes none). pid: in that process's network namespace.
+local function addrgenmode(name, pid)
+  local out = T.sh(("%sip -d -o link show dev %s"):format(pid and ("nsenter -t %d -n "):format(pid) or "", name))
+  return out:match("addrgenmode (%S+)")
+end
+
+-- The link once it has a link-local address (it comes when the kernel
+-- sees the carrier, asynchronously), or as it is after 3 s.
+local function with_link_local(name, opts)
+  local l
+  for _ = 1, 150 do
+    l = link(name, opts)
+    if has_link_local(l) then break end
+    nsl.sleep(0.02)
+  end
+  return l
+end
+
 local function ping(addr)
   local _, ok = T.sh("ping -c1 -W2 " .. addr .. " >/dev/null 2>&1")
   return ok == true
@@ -98,7 +125,7 @@ describe("netmode.check", function()
   it("rejects a bad net field with a message naming it", function()
     check_error("bridge", 'net: unknown mode "bridge" (expected "none", "host", {veth = ...} or {bridge = ...})')
     check_error(3, 'net must be "none", "host" or a table ({veth = ...} or {bridge = ...}), got number')
-    check_error({ vet = {} }, "net: unknown field 'vet' (expected veth, bridge, address, host_address, gateway, subnet, mtu)")
+    check_error({ vet = {} }, "net: unknown field 'vet' (expected veth, bridge, address, host_address, gateway, subnet, mtu, link_local)")
     check_error({ address = "10.1.1.1/24" }, "net: a table needs veth = {host = ..., peer = ...} or bridge = \"name\"")
     check_error({ veth = "veth0" }, 'net.veth must be a table {host = "veth0", peer = "eth0"}, got "veth0"')
     check_error({ veth = { hots = "v" } }, "net.veth: unknown field 'hots' (expected host, peer)")
@@ -196,7 +223,12 @@ describe("net = {veth = ...}", function()
     assert.equal("veth", eth0.kind)
     assert.is_true(eth0.up)
     assert.is_true(has_addr(eth0, sub .. "1/24"))
-    assert.is_true(link("lo", inside).up)
+    assert.is_true(plan.inside) -- lo: the child brings it up itself
+    -- an IPv4 network: no IPv6 link-local address on either end, so no
+    -- neighbour discovery or MLD traffic from them
+    assert.equal("none", addrgenmode("eth0", pid))
+    assert.equal("none", addrgenmode(host_if))
+    assert.is_false(has_link_local(link("eth0", inside)))
     local default
     for _, r in ipairs(net.routes { netns = pid, family = "inet" }) do
       if r.dst == "default" then default = r end
@@ -229,6 +261,30 @@ describe("net = {veth = ...}", function()
     assert.is_not_nil(link(taken)) -- not the plan's to remove
     assert.is_true(plan:cleanup())
     assert.is_not_nil(link(taken))
+  end)
+
+  it("gives both ends IPv6 link-local addresses for an IPv6 network or link_local = true", function()
+    for _, net_spec in ipairs {
+      { address = "fd00:6::1/64" },
+      { address = "10.1.77.1/24", link_local = true },
+    } do
+      local host_if = ifname()
+      local pid, release = waiting_child()
+      net_spec.veth = { host = host_if }
+      local plan = netmode.check(net_spec)
+      local ok, err = pcall(plan.setup, plan, pid)
+      local inside, outside = with_link_local("eth0", { netns = pid }), with_link_local(host_if)
+      local mode = addrgenmode("eth0", pid)
+      plan:cleanup()
+      release()
+      assert.is_true(ok, err)
+      assert.equal("eui64", mode)
+      assert.is_true(has_link_local(inside))
+      assert.is_true(has_link_local(outside))
+    end
+    local ok, err = pcall(netmode.check, { veth = { host = "v0" }, link_local = "yes" })
+    assert.is_false(ok)
+    assert.equal('net.link_local must be a boolean, got "yes"', err)
   end)
 
   it("undoes its own work when a later step fails, naming the step", function()
@@ -274,6 +330,10 @@ describe("net = {bridge = ...}", function()
     assert.equal(br, link(a.host_if).master)
     assert.equal(br, link(b.host_if).master)
     assert.is_true(has_addr(link("eth0", { netns = p2 }), sub .. "3/24"))
+    -- bridge ports and IPv4 containers make no IPv6 link-local traffic
+    -- for the bridge to flood to every port
+    assert.equal("none", addrgenmode(a.host_if))
+    assert.equal("none", addrgenmode("eth0", p2))
     assert.is_true(ping(sub .. "2"))
     assert.is_true(ping(sub .. "3"))
     assert.is_true(ping_from(p1, sub .. "3")) -- container to container, through the bridge

@@ -263,6 +263,43 @@ describe("nsl.unshare", function()
   end)
 end)
 
+describe("nsl.newns", function()
+  it("makes a namespace as a descriptor; the caller stays in its own", function()
+    for _, ns in ipairs({ "net", "uts", "ipc" }) do
+      local mine = nsl.nsid("self", ns)
+      local fd = assert(nsl.newns(ns))
+      local made = nsl.nsid("/proc/self/fd/" .. fd, ns)
+      assert.are.equal(mine, nsl.nsid("self", ns), ns)
+      assert.are_not.equal(mine, made, ns)
+      nsl.close(fd)
+    end
+  end)
+
+  it("holds a network that nsl.net builds in it and a child joins", function()
+    local fd = assert(nsl.newns("net"))
+    local at = { netns = "/proc/self/fd/" .. fd }
+    assert(nsl.net.veth("a0", "b0", at))
+    assert(nsl.net.addr_add("a0", "10.9.8.7/24", at))
+    assert(nsl.net.up("a0", at))
+    assert.is_nil(nsl.net.link("a0")) -- not here
+    local links, joined = T.inside(nil, function()
+      assert(nsl.setns("/proc/self/fd/" .. fd))
+      local names = {}
+      for _, l in ipairs(nsl.net.links()) do names[#names + 1] = l.name end
+      table.sort(names)
+      return table.concat(names, " "), nsl.nsid("self", "net")
+    end)
+    assert.are.equal("a0 b0 lo", links)
+    assert.are.equal(nsl.nsid("/proc/self/fd/" .. fd, "net"), joined)
+    nsl.close(fd) -- the namespace, and the veth pair in it, go with the last holder
+  end)
+
+  it("refuses other types and extra arguments", function()
+    assert.has_error(function() nsl.newns("pid") end)
+    assert.has_error(function() nsl.newns("net", 1) end)
+  end)
+end)
+
 describe("nsl.setns", function()
   local target
   before_each(function() target = H.sleeper({ "uts", "ipc", "net" }) end)

@@ -48,6 +48,7 @@
 #include <netlink/errno.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
+#include <netlink/route/link/inet6.h>
 #include <netlink/route/link/veth.h>
 #include <netlink/route/route.h>
 
@@ -571,6 +572,7 @@ typedef struct link_attrs {
 	const char *master;    /* a bridge's name */
 	int nomaster;          /* master = false: detach */
 	net_target move;       /* the namespace to move the link to */
+	int addrgenmode;       /* -1: unchanged, else IN6_ADDR_GEN_MODE_* */
 } link_attrs;
 
 /*
@@ -636,6 +638,11 @@ static int net_link_set(const net_target *where, const char *opname,
 	}
 	if (movefd >= 0)
 		rtnl_link_set_ns_fd(changes, movefd);
+	if (a->addrgenmode >= 0 &&
+	    (e = rtnl_link_inet6_set_addr_gen_mode(changes, (uint8_t)a->addrgenmode)) < 0) {
+		nsl_fail(err, ENOMEM, "%s: addrgenmode: %s", op, nl_geterror(e));
+		goto out;
+	}
 	r.syserr = 0;
 	e = rtnl_link_change(r.sk, orig, changes, 0);
 	rc = e < 0 ? rtnl_fail(&r, e, err, op) : 0;
@@ -809,6 +816,38 @@ static int net_dump(const net_target *where, const char *op, int routes,
 	return e < 0 ? -1 : 0;
 }
 
+/* The addresses of one link, into a new cache: a dump the kernel filters
+ * by interface (strict checking, Linux 4.20), so that the cost does not
+ * grow with the number of links; without strict checking, the kernel's
+ * whole dump, which the caller filters anyway. */
+static int addrs_of(rtnl *r, int ifindex, struct nl_cache **out)
+{
+	int one = 1, e;
+	struct nl_cache *cache;
+	struct ifaddrmsg ifa;
+	if ((e = nl_cache_alloc_name("route/addr", &cache)) < 0)
+		return e;
+	if (setsockopt(nl_socket_get_fd(r->sk), SOL_NETLINK, NETLINK_GET_STRICT_CHK,
+	               &one, sizeof one) < 0) {
+		nl_cache_free(cache);
+		return rtnl_addr_alloc_cache(r->sk, out);
+	}
+	memset(&ifa, 0, sizeof ifa);
+	ifa.ifa_family = AF_UNSPEC;
+	ifa.ifa_index = (unsigned)ifindex;
+	e = nl_send_simple(r->sk, RTM_GETADDR, NLM_F_DUMP, &ifa, sizeof ifa);
+	if (e >= 0)
+		e = nl_cache_pickup(r->sk, cache);
+	one = 0;
+	setsockopt(nl_socket_get_fd(r->sk), SOL_NETLINK, NETLINK_GET_STRICT_CHK, &one, sizeof one);
+	if (e < 0) {
+		nl_cache_free(cache);
+		return e;
+	}
+	*out = cache;
+	return 0;
+}
+
 /* One link of where, by name, into h (a links cache holding it and its
  * master, and the addresses): targeted RTM_GETLINK requests, so the cost
  * does not grow with the number of links. ENODEV when there is none. */
@@ -832,7 +871,7 @@ static int net_link_one(const net_target *where, const char *name,
 	if (e >= 0 && master)
 		e = nl_cache_add(h->links, (struct nl_object *)master);
 	if (e >= 0)
-		e = rtnl_addr_alloc_cache(r.sk, &h->addrs);
+		e = addrs_of(&r, rtnl_link_get_ifindex(link), &h->addrs);
 	if (e < 0)
 		rtnl_fail(&r, e, err, op);
 	if (link)
@@ -1136,14 +1175,21 @@ static int l_delete(lua_State *L)
 }
 
 static const char *const set_fields[] = {"up", "name", "mtu", "mac",
-                                         "master", "netns", NULL};
+                                         "master", "netns", "addrgenmode", NULL};
+/* IPv6 link-local address generation, as ip(8) names the modes; in the
+ * order of the kernel's IN6_ADDR_GEN_MODE_* values. */
+static const char *const addrgen_modes[] = {"eui64", "none", "stable_secret",
+                                            "random", NULL};
 
 /*
  * nsl.net.set(ifname, attrs [, {netns=}]) -> true
  * Changes a link in one request. attrs: up (boolean), name, mtu, mac
  * ("aa:bb:cc:dd:ee:ff"), master (a bridge's name, or false to detach),
  * netns (moves the link there: pid, path or netns name; the link arrives
- * down unless up = true is given too).
+ * down unless up = true is given too), addrgenmode (how IPv6 makes the
+ * link-local address when the link comes up: "eui64", "stable_secret",
+ * "random", or "none": no address, so no neighbour discovery or MLD
+ * traffic from it; IPv6 stays usable with addresses added by hand).
  */
 static int l_set(lua_State *L)
 {
@@ -1158,7 +1204,18 @@ static int l_set(lua_State *L)
 	check_opts(L, 3, netns_only, "set", &where);
 	memset(&a, 0, sizeof a);
 	a.up = -1;
+	a.addrgenmode = -1;
 	nsl_checkfields(L, 2, set_fields, owner);
+	if (lua_getfield(L, 2, "addrgenmode") != LUA_TNIL) {
+		const char *m = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+		for (int i = 0; addrgen_modes[i] && a.addrgenmode < 0; i++)
+			if (strcmp(m, addrgen_modes[i]) == 0)
+				a.addrgenmode = i;
+		if (a.addrgenmode < 0)
+			luaL_error(L, "%s: field 'addrgenmode' must be \"eui64\", \"none\", \"stable_secret\" or \"random\"",
+			           owner);
+	}
+	lua_pop(L, 1);
 	if (lua_getfield(L, 2, "up") != LUA_TNIL) {
 		if (!lua_isboolean(L, -1))
 			luaL_error(L, "%s: field 'up' must be a boolean (got %s)", owner,
@@ -1207,6 +1264,7 @@ static int l_updown(lua_State *L, int up)
 	check_opts(L, 2, netns_only, fname, &where);
 	memset(&a, 0, sizeof a);
 	a.up = up;
+	a.addrgenmode = -1;
 	return push_ok(L, net_link_set(&where, fname, ifname, &a, &err), &err);
 }
 

@@ -615,6 +615,51 @@ static int l_unshare(lua_State *L)
 	return 1;
 }
 
+/*
+ * nsl.newns(type) -> fd
+ * A new namespace of one type, "net", "uts" or "ipc", as a close-on-exec
+ * descriptor; the caller stays in its own. The descriptor serves
+ * nsl.setns, nsl.net's netns options (as "/proc/self/fd/N") and plans: a
+ * container's network can be made whole in it before the container's
+ * first process exists. The namespace lives as long as a descriptor or a
+ * process holds it. @see unshare(2), setns(2)
+ */
+static int l_newns(lua_State *L)
+{
+	static const char *const types[] = {"net", "uts", "ipc", NULL};
+	static const int flags[] = {CLONE_NEWNET, CLONE_NEWUTS, CLONE_NEWIPC};
+	static const char *const files[] = {"net", "uts", "ipc"};
+	int t = luaL_checkoption(L, 1, NULL, types);
+	nsl_checknargs(L, 1);
+	if (thread_count() > 1)
+		luaL_error(L, "newns: the process has several threads; nsl can only do this single-threaded");
+	char path[64];
+	snprintf(path, sizeof path, "/proc/thread-self/ns/%s", files[t]);
+	nsl_autoclose int self = open(path, O_RDONLY | O_CLOEXEC);
+	if (self < 0)
+		return nsl_pusherrno(L, "newns %s: open %s", types[t], path);
+	if (unshare(flags[t]) < 0)
+		return nsl_pusherrno(L, "newns %s: unshare", types[t]);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int saved = errno;
+	/* Back to the caller's own: setns to a namespace it was in a moment
+	 * ago is refused only when the kernel is out of memory. */
+	for (int tries = 0; setns(self, flags[t]) < 0; tries++) {
+		if (tries == 100) {
+			fprintf(stderr, "nsl.newns: cannot return to the caller's %s namespace: %s\n",
+			        types[t], strerror(errno));
+			abort();
+		}
+		usleep(1000);
+	}
+	if (fd < 0) {
+		errno = saved;
+		return nsl_pusherrno(L, "newns %s: open %s", types[t], path);
+	}
+	lua_pushinteger(L, fd);
+	return 1;
+}
+
 /* The single namespace type in flags, or -1 when there are several. */
 static int single_type(unsigned long flags)
 {
@@ -741,6 +786,7 @@ static int l_setgroups(lua_State *L)
 const luaL_Reg nsl_ns_funcs[] = {
 	{"clone", l_clone},
 	{"unshare", l_unshare},
+	{"newns", l_newns},
 	{"setns", l_setns},
 	{"nsid", l_nsid},
 	{"idmap", l_idmap},

@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -54,7 +55,7 @@ enum op {
 	OP_CLOSE, OP_DUP2, OP_MOUNT, OP_RESOLVE, OP_TOUCH, OP_MKDIR,
 	OP_SYMLINK, OP_HOSTNAME, OP_LO_UP, OP_PIVOT_ROOT, OP_CHROOT, OP_MASK,
 	OP_READONLY, OP_RLIMIT, OP_CHDIR, OP_CAPS, OP_NNP, OP_READY, OP_INIT,
-	OP_EXEC, OP_REFUSE_SYMLINK,
+	OP_EXEC, OP_REFUSE_SYMLINK, OP_SETNS,
 };
 
 static const char *const op_names[] = {
@@ -62,7 +63,7 @@ static const char *const op_names[] = {
 	"close", "dup2", "mount", "resolve", "touch", "mkdir",
 	"symlink", "hostname", "lo_up", "pivot_root", "chroot", "mask",
 	"readonly", "rlimit", "chdir", "caps", "nnp", "ready", "init",
-	"exec", "refuse_symlink", NULL,
+	"exec", "refuse_symlink", "setns", NULL,
 };
 
 /* How many arguments (after the op and the step's name) each op takes. */
@@ -71,7 +72,7 @@ static const unsigned char op_nargs[] = {
 	1, 2, 5, 3, 2, 2,
 	2, 1, 0, 1, 1, 1,
 	1, 3, 2, 1, 0, 0, 0,
-	3, 2,
+	3, 2, 1,
 };
 
 /* A step runs only when the previous one failed (its "try" fallback). */
@@ -249,6 +250,11 @@ static int run_step(struct run *r, const struct step *st)
 			return step_errno(r, st, "mount %s", st->s[1]);
 		if (nsl_mount(st->s[0], path, st->s[2], st->mflags, st->s[3], &r->err) < 0)
 			return step_fail(r, st, &r->err);
+		return 0;
+	case OP_SETNS:
+		if (setns((int)st->n[0], 0) < 0)
+			return step_errno(r, st, "setns %d", (int)st->n[0]);
+		close((int)st->n[0]);
 		return 0;
 	case OP_REFUSE_SYMLINK:
 		if (lstat(st->s[0], &sb) == 0 && S_ISLNK(sb.st_mode)) {
@@ -548,6 +554,7 @@ static void check_step(lua_State *L, int t, lua_Integer i, int extras, struct st
 		st->n[0] = step_int(L, t, i, 3, 0, 0777);
 		break;
 	case OP_CLOSE:
+	case OP_SETNS:
 		st->n[0] = step_int(L, t, i, 3, 0, INT_MAX);
 		break;
 	case OP_DUP2:
@@ -628,6 +635,7 @@ static void check_step(lua_State *L, int t, lua_Integer i, int extras, struct st
  * becomes the directory that relative paths of later steps are taken in,
  * "" being that directory itself); refuse_symlink path message; touch path
  * mode; mkdir path mode; symlink target path; hostname name; lo_up;
+ * setns fd (joins the namespace of fd, then closes it);
  * pivot_root path; chroot path; mask path; readonly path; rlimit name soft
  * hard; chdir path in_root; caps mask; nnp; ready (writes "R" to
  * opts.status, waits for "G" on opts.go); init; exec argv env close_fds.

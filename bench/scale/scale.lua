@@ -34,10 +34,15 @@ local function spec(i, mode)
     s.net = "none"
     local host = "h" .. i
     s.on_start = function(c)
+      -- as the bridge mode does: no IPv6 on the bridge port, no IPv6
+      -- link-local address in the container (their traffic, flooded to
+      -- every port, and the port's routes grow with N)
       assert(net.veth(host, "eth0", { peer_netns = c.pid }))
-      assert(net.set(host, { master = bridge, up = true }))
+      local f = assert(io.open("/proc/sys/net/ipv6/conf/" .. host .. "/disable_ipv6", "w"))
+      f:write("1"); f:close()
+      assert(net.set(host, { master = bridge, up = true, addrgenmode = "none" }))
       assert(net.addr_add("eth0", address(i) .. "/16", { netns = c.pid }))
-      assert(net.up("eth0", { netns = c.pid }))
+      assert(net.set("eth0", { up = true, addrgenmode = "none" }, { netns = c.pid }))
     end
   end
   return s

@@ -344,6 +344,12 @@ local function check_spec(spec)
     if ns[n] then list[#list + 1] = n end
   end
   cfg.ns_list = table.concat(list, ",")
+  -- without "net": for a network made before the container (launch)
+  local nonet = {}
+  for _, n in ipairs(list) do
+    if n ~= "net" then nonet[#nonet + 1] = n end
+  end
+  cfg.ns_list_nonet = table.concat(nonet, ",")
 
   -- env and cwd
   local env = { PATH = DEFAULT_PATH, HOME = "/root", HOSTNAME = cfg.hostname }
@@ -882,13 +888,34 @@ end
 -- the pid, or nil and "<step>: <reason>" after undoing its own part (the
 -- process and the network).
 local function launch(self, cfg, opts)
+  -- A veth or bridge network is made before the container's process, in
+  -- a network namespace of its own (nsl.newns) that the child joins as
+  -- its first step: then nothing has to happen between the clone and the
+  -- exec, and the start takes the short path (a plan run through, with
+  -- the caller's memory shared, src/ns.c). With a user namespace, the
+  -- network namespace must be made by the clone to be the container's
+  -- own (owned by its user namespace): then the child waits for the
+  -- caller to set the network up from outside.
+  local netfd
+  if cfg.plan.outside and not cfg.ns.user then
+    local fd, err = nsl.newns("net")
+    if not fd then return nil, "network: " .. tostring(err) end
+    local ok, serr = pcall(cfg.plan.setup, cfg.plan, "/proc/self/fd/" .. fd, nsl.getpid())
+    if not ok then
+      nsl.close(fd)
+      return nil, "network: " .. tostring(serr)
+    end
+    netfd = fd
+  end
   local status_r, status_w = assert(nsl.pipe())
   -- The child waits for a go once it is ready only when the caller has
   -- something to do first: its network, on_start.
-  local waits = cfg.plan.outside or opts.ready
+  local outside = cfg.plan.outside and not netfd
+  local waits = outside or opts.ready
   local go_r, go_w
   if waits then go_r, go_w = assert(nsl.pipe()) end
   local pre = {}
+  if netfd then pre[1] = { "setns", "network namespace", netfd } end
   -- Until its exec, this process is the host's nsl binary: when root
   -- runs it, not dumpable, so the container cannot open the binary
   -- through /proc/<pid>/exe (runc's CVE-2019-5736). The exec of the
@@ -896,7 +923,7 @@ local function launch(self, cfg, opts)
   -- Rootless, the binary is out of the container's reach anyway (it
   -- cannot write a file its user could not), and a non-dumpable init
   -- would keep that user from joining the container (c:exec).
-  if nsl.geteuid() == 0 then pre[1] = { "dumpable_off", "dumpable" } end
+  if nsl.geteuid() == 0 then pre[#pre + 1] = { "dumpable_off", "dumpable" } end
   pre[#pre + 1] = { "close", "close", status_r }
   if go_w then pre[#pre + 1] = { "close", "close", go_w } end
   if opts.stdio then
@@ -907,15 +934,17 @@ local function launch(self, cfg, opts)
   if not ok then
     nsl.close(status_r); nsl.close(status_w)
     if go_r then nsl.close(go_r); nsl.close(go_w) end
+    if netfd then nsl.close(netfd); pcall(cfg.plan.cleanup, cfg.plan) end
     return nil, "plan: " .. tostring(plan)
   end
   local body = plan
   if #lua > 0 then body = function() return child_main(plan, lua, status_w) end end
-  local pid, cerr, errno = nsl.clone(cfg.ns_list, body,
+  local pid, cerr, errno = nsl.clone(netfd and cfg.ns_list_nonet or cfg.ns_list, body,
     { uid_map = cfg.uid_map, gid_map = cfg.gid_map, pdeathsig = "KILL",
       collect = false, cgroups = opts.cgroups })
   nsl.close(status_w)
   if go_r then nsl.close(go_r) end
+  if netfd then nsl.close(netfd) end
   local fds = { status_r, go_w }
   local function undo(msg)
     for _, fd in ipairs(fds) do nsl.close(fd) end
@@ -940,7 +969,7 @@ local function launch(self, cfg, opts)
     nsl.forward_signals(pid, cfg.stop_timeout)
     self._forwarding = pid
   end
-  if cfg.plan.outside then
+  if outside then
     local nok, nerr = pcall(cfg.plan.setup, cfg.plan, pid)
     if not nok then
       -- The child may have failed first, its network namespace going

@@ -6,10 +6,15 @@
 --   plan.inside            the child brings lo up itself (works rootless)
 --   plan.outside           setup(pid) has work to do (veth, bridge): the
 --                          child waits for it before its command
---   plan:setup(pid)        parent, after clone, while the child waits:
---                          interfaces, addresses, routes, all through
---                          nsl.net {netns = pid}; undoes its own partial
---                          work and raises "<step>: <reason>" on failure
+--   plan:setup(target [, owner])
+--                          interfaces, addresses, routes in the network
+--                          namespace target (a pid, or a path such as
+--                          "/proc/self/fd/N" of an nsl.newns("net") made
+--                          before the container's process), all through
+--                          nsl.net {netns = target}; owner (default: the
+--                          pid target, else the caller) holds the address
+--                          lease; undoes its own partial work and raises
+--                          "<step>: <reason>" on failure
 --   plan:cleanup()         removes the host veth end, the address lease and
 --                          a bridge nsl created that nothing uses any more;
 --                          idempotent
@@ -104,7 +109,7 @@ end
 
 local TABLE_FIELDS = {
   veth = true, bridge = true, address = true, host_address = true,
-  gateway = true, subnet = true, mtu = true,
+  gateway = true, subnet = true, mtu = true, link_local = true,
 }
 local VETH_FIELDS = { host = true, peer = true }
 
@@ -138,7 +143,7 @@ function M.check(net)
   end
   for k in pairs(net) do
     if not TABLE_FIELDS[k] then
-      fail("net: unknown field '%s' (expected veth, bridge, address, host_address, gateway, subnet, mtu)", tostring(k))
+      fail("net: unknown field '%s' (expected veth, bridge, address, host_address, gateway, subnet, mtu, link_local)", tostring(k))
     end
   end
   if net.bridge == nil and net.veth == nil then
@@ -218,6 +223,18 @@ function M.check(net)
       end
     end
   end
+  -- IPv6 link-local addresses on the veth ends: each comes with duplicate
+  -- address detection, MLD reports and router solicitations, which a
+  -- bridge floods to every port (each container's stack then handles
+  -- them: that grows with the number of containers). Made only when the
+  -- network is IPv6 or link_local asks for them.
+  if net.link_local ~= nil and type(net.link_local) ~= "boolean" then
+    fail("net.link_local must be a boolean, got %s", describe(net.link_local))
+  end
+  local v6 = (addr and addr.family == "inet6")
+    or (plan.host_address and is_ipv6(plan.host_address:match("^[^/]+")))
+  if net.link_local == nil then plan.link_local = v6 and true or false
+  else plan.link_local = net.link_local end
   if nsl.geteuid() ~= 0 then
     fail("net: %s mode needs root (creating interfaces in the host's network namespace needs CAP_NET_ADMIN there); rootless containers can use \"none\"", plan.mode)
   end
@@ -368,14 +385,23 @@ function Plan:_setup_none(pid)
 end
 
 -- Configures the container's end (already in its namespace) and lo.
+-- How the IPv6 link-local address of a veth end is made (see check).
+function Plan:_addrgenmode()
+  return (not self.link_local) and "none" or nil
+end
+
+-- Configures the container's end (already in its namespace); the child
+-- brings its lo up itself (plan.inside).
 function Plan:_setup_inside(pid)
   local inside = { netns = pid }
+  -- the MTU before the address: the kernel refuses an IPv6 address on a
+  -- link whose MTU is below IPv6's minimum
   if self.mtu then step("mtu of " .. self.peer_if, net.set(self.peer_if, { mtu = self.mtu }, inside)) end
   if self.address then
     step("address " .. self.address, net.addr_add(self.peer_if, self.address, inside))
   end
-  step("link " .. self.peer_if .. " up", net.up(self.peer_if, inside))
-  step("lo up", net.up("lo", inside))
+  step("link " .. self.peer_if .. " up",
+    net.set(self.peer_if, { up = true, addrgenmode = self:_addrgenmode() }, inside))
   if self.gateway then
     step("default route via " .. self.gateway,
       net.route_add("default", { gw = self.gateway, dev = self.peer_if }, inside))
@@ -389,11 +415,11 @@ function Plan:_setup_veth(pid)
   step("veth " .. self.host_if .. "/" .. self.peer_if,
     net.veth(self.host_if, self.peer_if, { peer_netns = pid }))
   self.created_veth = self.host_if
-  if self.mtu then step("mtu of " .. self.host_if, net.set(self.host_if, { mtu = self.mtu })) end
   if self.host_address then
     step("host address " .. self.host_address, net.addr_add(self.host_if, self.host_address))
   end
-  step("link " .. self.host_if .. " up", net.up(self.host_if))
+  step("link " .. self.host_if .. " up",
+    net.set(self.host_if, { up = true, mtu = self.mtu, addrgenmode = self:_addrgenmode() }))
   self:_setup_inside(pid)
 end
 
@@ -424,11 +450,11 @@ function Plan:_ensure_bridge()
   end
 end
 
-function Plan:_lease(pid)
+function Plan:_lease(owner)
   step("state directory " .. lease_root(self.bridge), mkdirs(lease_root(self.bridge)))
   if self.address then
     local ip = self.address:match("^[^/]+")
-    step("address " .. self.address, claim(self.bridge, ip, pid))
+    step("address " .. self.address, claim(self.bridge, ip, owner))
     self.leased = ip
     return
   end
@@ -441,7 +467,7 @@ function Plan:_lease(pid)
   for pass = 1, 2 do
     for n = first, last do
       local ip = ipv4_string(n)
-      if n ~= self.gateway_ip and (held[ip] == nil) == (pass == 1) and claim(self.bridge, ip, pid) then
+      if n ~= self.gateway_ip and (held[ip] == nil) == (pass == 1) and claim(self.bridge, ip, owner) then
         self.leased = ip
         self.address = ip .. "/" .. self.subnet.len
         self.auto_address = true
@@ -452,8 +478,8 @@ function Plan:_lease(pid)
   error(("address: every address of %s is in use"):format(self.subnet.text), 0)
 end
 
-function Plan:_setup_bridge(pid)
-  self:_lease(pid)
+function Plan:_setup_bridge(pid, owner)
+  self:_lease(owner)
   local host_if = self.host_if or auto_host_name()
   -- A bridge removed by a container that ended meanwhile is made again.
   for attempt = 1, 2 do
@@ -464,7 +490,12 @@ function Plan:_setup_bridge(pid)
     step("veth " .. host_if .. "/" .. self.peer_if, net.veth(host_if, self.peer_if, { peer_netns = pid }))
     self.created_veth = host_if
     self.host_if = host_if
-    local ok, err = net.set(host_if, { master = self.bridge, up = true })
+    -- A bridge port does no IPv6 of its own, whatever the network: no
+    -- link-local address and no routes (each port's would sit in one
+    -- list of the host's routing table, which grows with the ports).
+    local f = io.open("/proc/sys/net/ipv6/conf/" .. host_if .. "/disable_ipv6", "w")
+    if f then f:write("1"); f:close() end
+    local ok, err = net.set(host_if, { master = self.bridge, up = true, mtu = self.mtu, addrgenmode = "none" })
     if ok then break end
     net.delete(host_if)
     self.created_veth = nil
@@ -472,17 +503,17 @@ function Plan:_setup_bridge(pid)
       step("veth " .. host_if .. " into bridge " .. self.bridge, nil, err)
     end
   end
-  if self.mtu then step("mtu of " .. host_if, net.set(host_if, { mtu = self.mtu })) end
   self:_setup_inside(pid)
 end
 
-function Plan:setup(pid)
+function Plan:setup(target, owner)
   if self.mode == "host" then return true end
-  if math.type(pid) ~= "integer" or pid <= 0 then
-    error("netmode setup: pid must be a positive integer, got " .. tostring(pid), 2)
+  if not ((math.type(target) == "integer" and target > 0) or type(target) == "string") then
+    error("netmode setup: the network namespace must be a pid or a path, got " .. tostring(target), 2)
   end
-  self.pid = pid
-  local ok, err = pcall(Plan["_setup_" .. self.mode], self, pid)
+  owner = owner or (math.type(target) == "integer" and target) or nsl.getpid()
+  self.pid = owner
+  local ok, err = pcall(Plan["_setup_" .. self.mode], self, target, owner)
   if not ok then
     self:cleanup()
     error(tostring(err), 0)

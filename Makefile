@@ -20,9 +20,18 @@ BUILD   ?= build
 PKGS    := lua5.4 libnl-3.0 libnl-route-3.0 libcap
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 # The module takes the Lua API from the interpreter that loads it; only the
-# host binary links liblua.
+# host binary links liblua. The binary links Lua, libnl and libcap
+# statically (STATIC=0: as shared libraries): one `nsl run` per container
+# then starts without loading and relocating four libraries (about a
+# quarter of its start-up; docs/benchmarks.md). -E exports the Lua API to
+# the C modules a script may require (lfs, ...), as the lua interpreter does.
+STATIC   ?= 1
 MOD_LIBS := $(shell pkg-config --libs libnl-3.0 libnl-route-3.0 libcap)
+ifeq ($(STATIC),1)
+BIN_LIBS := -Wl,-E -Wl,-Bstatic -llua5.4 -lnl-route-3 -lnl-3 -lcap -Wl,-Bdynamic -lm -ldl -lpthread
+else
 BIN_LIBS := $(shell pkg-config --libs $(PKGS))
+endif
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wformat-security \
             -Wmissing-prototypes -Wstrict-prototypes -Wpointer-arith \

@@ -288,6 +288,17 @@ static const char *const flag_words[] = {
 	NULL,
 };
 
+static const char *const plan_words[] = {
+	"umask", "setsid", "keyring", "dumpable_off", "no_forward", "close", "dup2",
+	"mount", "resolve", "touch", "mkdir", "symlink", "hostname", "lo_up",
+	"pivot_root", "chroot", "mask", "readonly", "rlimit", "chdir", "caps",
+	"nnp", "ready", "init", "exec", "refuse_symlink", "setns", "try",
+	"otherwise", "status", "go", "dir", "file", "nofile", "stack", "unlimited",
+	"bind,ro", "rec,private", "nosuid,nodev", "tmpfs", "proc", "/", "/proc",
+	"dev", "", "x", "sh", "PATH", "A=B", "mount /proc", "rootfs",
+	NULL,
+};
+
 static const char *const no_words[] = {"", NULL};
 
 static const char *const *words;
@@ -936,6 +947,26 @@ static void fuzz_spec(input *in)
 	}
 }
 
+/* ---- plans ------------------------------------------------------------------ */
+
+/* nsl.plan(steps [, opts]): the checks of every step (src/plan.c). A
+ * plan is only made, never run. */
+static void fuzz_plan(input *in)
+{
+	int nargs = 1 + (int)(byte(in) & 1);
+	lua_settop(L, 0);
+	lua_getglobal(L, "nsl");
+	lua_getfield(L, -1, "plan");
+	lua_replace(L, 1);
+	lua_settop(L, 1);
+	for (int i = 0; i < nargs; i++)
+		decode_value(in, 0);
+	show_call("nsl.plan", 2, nargs);
+	int status = call(nargs);
+	show_result(status, 1);
+	check_core("nsl.plan", status, 0);
+}
+
 /* ---- libFuzzer ------------------------------------------------------------- */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -955,6 +986,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		w = flag_words;
 	else if (strcmp(TARGET, "idmap") == 0)
 		w = no_words;
+	else if (strcmp(TARGET, "plan") == 0)
+		w = plan_words;
 	words = w;
 	for (nwords = 0; words[nwords]; nwords++) {}
 	sandbox();
@@ -975,6 +1008,8 @@ static int run_input(lua_State *l)
 		fuzz_mount(in);
 	else if (strcmp(TARGET, "spec") == 0)
 		fuzz_spec(in);
+	else if (strcmp(TARGET, "plan") == 0)
+		fuzz_plan(in);
 	return 0;
 }
 

@@ -237,6 +237,29 @@ do
   seed("spec", "not-a-table", "\0" .. enc("web1"))
 end
 
+-- plan: a byte (bit 0: opts given too), then the steps [and the opts]
+do
+  local enc = encoder(LISTS.plan_words)
+  local function plan(name, steps, opts)
+    seed("plan", name, string.char(opts and 1 or 0) .. enc(steps) .. (opts and enc(opts) or ""))
+  end
+  plan("dev", {
+    { "mount", "private", false, "/", false, "rec,private" },
+    { "resolve", "mkdir /dev", "/", "dev", "dir" },
+    { "mount", "mount /dev", "tmpfs", "", "tmpfs", "nosuid,nodev", "mode=755" },
+    { "touch", "create /dev/null", "x", 438 },
+    { "symlink", "link", "/proc", "x" },
+  }, { status = 3 })
+  plan("exec", { { "umask", "umask", 18 }, { "exec", "exec", { "sh" }, { PATH = "/" }, true } })
+  plan("limits", { { "rlimit", "rlimit nofile", "nofile", 10, "unlimited" },
+                   { "caps", "capabilities", -1 }, { "nnp", "nnp" } })
+  plan("try", { { "mount", "mount /proc", "proc", "/proc", "proc", "nosuid,nodev", try = true },
+                { "mount", "mount /proc", "/proc", "/proc", false, "bind,ro", otherwise = true } })
+  plan("fds", { { "setns", "x", 3 }, { "dup2", "x", 3, 1 }, { "close", "x", 4 },
+                { "ready", "x" }, { "init", "x" } }, { status = 3, go = 4 })
+  plan("bad", { { "fly", "x" }, { "mkdir" } })
+end
+
 -- ---- writing -------------------------------------------------------------------
 
 for _, s in ipairs(seeds) do

@@ -75,7 +75,7 @@ static const unsigned char op_nargs[] = {
 	3, 2, 1,
 };
 
-/* A step runs only when the previous one failed (its "try" fallback). */
+/* Step flags: a fallback is a "try" step followed by an "otherwise" one. */
 #define STEP_TRY 1       /* a failure goes on to the next step */
 #define STEP_OTHERWISE 2 /* runs only when the previous step failed */
 
@@ -640,7 +640,9 @@ static void check_step(lua_State *L, int t, lua_Integer i, int extras, struct st
  * hard; chdir path in_root; caps mask; nnp; ready (writes "R" to
  * opts.status, waits for "G" on opts.go); init; exec argv env close_fds.
  * A step with try = true may fail; the next with otherwise = true runs
- * only when it did. Failures write "E<message>" to opts.status.
+ * only when it did. Failures write "E<message>" to opts.status. ready,
+ * init and exec are for a child: run in the caller, they would wait,
+ * fork or exec there.
  */
 static int l_plan(lua_State *L)
 {

@@ -432,14 +432,20 @@ function Plan:_ensure_bridge()
     end
     return
   end
+  -- Whoever ends last removes a bridge nsl made: the mark says nsl made
+  -- it. It is written first, so that a script killed right after making
+  -- the bridge leaves a mark for whoever cleans up after it.
+  local mark = lease_root(self.bridge) .. "/.created"
+  local mine = tostring(nsl.getpid()) .. "\n"
+  local f = io.open(mark, "w")
+  if f then f:write(mine); f:close() end
   local ok, err, code = net.bridge(self.bridge)
   if not ok then
-    if code == 17 then return end -- another container made it meanwhile
+    -- EEXIST: another start made it meanwhile, after marking it too
+    if code == 17 then return end
+    if read_file(mark) == mine then os.remove(mark) end
     step("bridge " .. self.bridge, ok, err)
   end
-  -- Whoever ends last removes a bridge nsl made: the mark says nsl made it.
-  local f = io.open(lease_root(self.bridge) .. "/.created", "w")
-  if f then f:write(nsl.getpid(), "\n"); f:close() end
   local gw = self.gateway .. "/" .. self.subnet.len
   local aok, aerr = net.addr_add(self.bridge, gw)
   if aok then aok, aerr = net.up(self.bridge) end

@@ -181,6 +181,19 @@ describe("nsl.plan", function()
     assert.are.same({ nil, "exit", 128 + 15 }, { nsl.wait(pid) })
   end)
 
+  it("leaves the caller dumpable when the child, sharing its memory until the exec, is not", function()
+    -- A plan that runs through to its exec shares the caller's memory
+    -- (CLONE_VM), and the dumpable flag lives with the memory: the
+    -- caller's is put back once the child has exec'd.
+    assert.is_true(nsl.dumpable())
+    local pid = assert(nsl.clone({ "mnt" }, nsl.plan({
+      { "dumpable_off", "dumpable" },
+      { "exec", "exec", { "true" }, nil, true },
+    }), { collect = false }))
+    assert.is_true(nsl.dumpable())
+    assert.are.same({ true, "exit", 0 }, { nsl.wait(pid) })
+  end)
+
   it("runs piece by piece from Lua with plan:run(from, to)", function()
     local plan = nsl.plan({
       { "mkdir", "one", dir .. "/one", 493 },

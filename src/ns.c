@@ -204,7 +204,7 @@ static int spawn_main(void *p)
 			_exit(127);
 		}
 	}
-	_exit(nsl_plan_exec(a->plan));
+	_exit(nsl_plan_exec(a->plan, 1));
 }
 
 #define SPAWN_STACK (512 * 1024)
@@ -407,10 +407,12 @@ static int check_clone_cgroups(lua_State *L, int t, const char *paths[])
 /*
  * nsl.clone(namespaces, fn [, opts]) -> pid
  * Forks a child in new namespaces; the child runs fn(table.unpack(opts.args))
- * and exits (fn may also be a plan from nsl.plan, which the child runs in
- * C, never entering Lua, exiting with the plan's status): an integer return is its exit status, true or nothing gives 0,
+ * and exits: an integer return is its exit status, true or nothing gives 0,
  * false gives 1, a raised error prints its message and traceback on stderr
- * and gives 1. The child never returns into the caller's code.
+ * and gives 1. The child never returns into the caller's code. fn may also
+ * be a plan (nsl.plan): the child runs it in C, never entering Lua, and
+ * exits with its status; a plan that runs through to its exec is started
+ * as posix_spawn does (docs/architecture.md).
  * Options: args (a table; args.n is honoured); uid_map and gid_map
  * ({{inside, outside, count}, ...}, need "user"), written by the parent
  * before fn starts; setgroups ("deny", the default with a gid map, or
@@ -557,7 +559,7 @@ static int l_clone(lua_State *L)
 			_exit(127);
 		}
 		if (plan)
-			_exit(nsl_plan_exec(plan));
+			_exit(nsl_plan_exec(plan, 0));
 		run_child(L, 2, args, nargs);
 	}
 	if (!need_sync) {

@@ -99,6 +99,7 @@ struct nsl_plan {
 
 struct run {
 	const struct nsl_plan *plan;
+	int shared;          /* the child shares the caller's memory (ns.c) */
 	char dir[PATH_MAX];  /* what the last resolve step gave */
 	char msg[768];
 	nsl_error err;
@@ -183,6 +184,19 @@ static int do_exec(struct run *r, const struct step *st)
 	} else {
 		/* every descriptor the child holds stays open, but the status pipe */
 		keep_all_fds(p->status_fd);
+	}
+	if (r->shared) {
+		/* A handler of the caller's would run on the caller's memory:
+		 * the defaults the exec would give, before signals come in. */
+		struct sigaction dfl;
+		memset(&dfl, 0, sizeof dfl);
+		dfl.sa_handler = SIG_DFL;
+		for (int sig = 1; sig < NSIG; sig++) {
+			struct sigaction cur;
+			if (sigaction(sig, NULL, &cur) == 0 && cur.sa_handler != SIG_DFL &&
+			    cur.sa_handler != SIG_IGN)
+				sigaction(sig, &dfl, NULL);
+		}
 	}
 	sigset_t none;
 	sigemptyset(&none);
@@ -390,10 +404,11 @@ int nsl_plan_runs_through(const struct nsl_plan *plan)
 	return 1;
 }
 
-int nsl_plan_exec(const struct nsl_plan *plan)
+int nsl_plan_exec(const struct nsl_plan *plan, int shared)
 {
-	static struct run r; /* the child's own copy: static keeps it off the stack */
+	static struct run r; /* static keeps it off the child's stack */
 	r.plan = plan;
+	r.shared = shared;
 	r.dir[0] = '\0';
 	return run_steps(&r, 0, plan->n ? plan->n - 1 : 0);
 }
@@ -710,6 +725,7 @@ static int l_plan_run(lua_State *L)
 	fflush(NULL);
 	struct run *r = lua_newuserdatauv(L, sizeof *r, 0);
 	r->plan = p;
+	r->shared = 0;
 	r->dir[0] = '\0';
 	int status = run_steps(r, (size_t)(from - 1), (size_t)(to - 1));
 	if (status == 0) {

@@ -1386,6 +1386,16 @@ function Container:destroy()
   if self._id and self._rec and (self._rec.detached or not self._cfg) then
     -- a detached one, or one found by name: its record, once ended
     local rec = state.read(self._id)
+    if rec and rec.detached and rec.owner and state.alive(rec.owner, rec.owner_start) then
+      -- Its supervisor is still recording the end and cleaning up (it
+      -- writes into the directory): that is over in a moment.
+      local fd = nsl.pidfd(rec.owner)
+      if fd then
+        nsl.poll({ fd }, 10)
+        nsl.close(fd)
+      end
+      rec = state.read(self._id)
+    end
     if rec and state.status(rec) ~= "running" and state.status(rec) ~= "starting" then
       state.remove(self._id)
     end

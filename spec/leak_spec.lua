@@ -137,9 +137,12 @@ describe("leaks", function()
         limits = { memory = "32M", pids = 16 }, net = { bridge = %q, subnet = "10.215.0.0/24" },
         command = { "sleep", "30" } }
       assert(c:start())
-      local f = io.open(%q .. "/pid-" .. i, "w")
+      -- written whole, then renamed: a script killed while writing leaves none
+      local path = %q .. "/pid-" .. i
+      local f = io.open(path .. ".tmp", "w")
       f:write(c.pid, " ", io.open("/proc/" .. c.pid .. "/stat"):read("a"):match("%%) %%S+ " .. ("%%S+ "):rep(18) .. "(%%d+)"))
       f:close()
+      os.rename(path .. ".tmp", path)
       nsl.sleep(30)
     ]]):format(tag, root, bridge, dir))
     f:close()

@@ -594,16 +594,13 @@ static void check_step(lua_State *L, int t, lua_Integer i, int extras, struct st
 			st->n[0] = "df"[step_choice(L, t, i, 5, kinds, "create")];
 		lua_pop(L, 1);
 		break;
-	case OP_REFUSE_SYMLINK:
-		st->s[0] = step_string(L, t, i, 0, 3);
-		st->s[1] = step_string(L, t, i, 0, 4);
-		break;
 	case OP_TOUCH:
 	case OP_MKDIR:
 		st->s[0] = step_string(L, t, i, 0, 3);
 		st->n[0] = step_int(L, t, i, 4, 0, 07777);
 		break;
 	case OP_SYMLINK:
+	case OP_REFUSE_SYMLINK:
 		st->s[0] = step_string(L, t, i, 0, 3);
 		st->s[1] = step_string(L, t, i, 0, 4);
 		break;

@@ -635,25 +635,13 @@ local function child_steps(cfg, pre, waits)
   return s
 end
 
--- The command, once everything is in place: exec, or call the function.
-local function run_command(cfg, status_w)
-  if type(cfg.command) == "function" then
-    collectgarbage("restart")
-    nsl.close(status_w)
-    if cfg.hardening.close_fds then nsl.close_fds(3, { null = true }) end
-    return cfg.command()
-  end
-  local opts = { env = cfg.env }
-  if not cfg.hardening.close_fds then
-    local keep = {}
-    for _, fd in ipairs(nsl.fds()) do
-      if fd > 2 and fd ~= status_w and #keep < 64 then keep[#keep + 1] = fd end
-    end
-    opts.keep_fds = keep
-  end
-  local _, err, errno = nsl.exec(cfg.command, opts)
-  nsl.write(status_w, "E" .. err)
-  return errno == 2 and 127 or 126
+-- A function as command, once everything is in place (a command to exec
+-- is the plan's exec step).
+local function run_function(cfg, status_w)
+  collectgarbage("restart")
+  nsl.close(status_w)
+  if cfg.hardening.close_fds then nsl.close_fds(3, { null = true }) end
+  return cfg.command()
 end
 
 -- The command's steps: an init as PID 1 (init = true: the command runs
@@ -666,8 +654,8 @@ local function command_steps(cfg, s, status_w)
     return s
   end
   s[#s + 1] = { lua = function()
-    if not cfg.init then return run_command(cfg, status_w) end
-    local pid, cerr = nsl.clone({}, function() return run_command(cfg, status_w) end,
+    if not cfg.init then return run_function(cfg, status_w) end
+    local pid, cerr = nsl.clone({}, function() return run_function(cfg, status_w) end,
       { pdeathsig = "KILL", collect = false })
     if not pid then
       nsl.write(status_w, "Einit: " .. cerr)

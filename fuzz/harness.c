@@ -778,9 +778,12 @@ static void tame_netns(int t)
 	for (int i = 0; i < 2; i++) {
 		lua_pushstring(L, keys[i]);
 		lua_rawget(L, t);
-		const char *s = lua_tostring(L, -1);
-		int safe = lua_isnil(L, -1) ||
-		           (lua_type(L, -1) == LUA_TSTRING && s[0] != '/' && s[0] != '.');
+		/* the type first: lua_tostring would turn a pid into a string */
+		int safe = lua_isnil(L, -1);
+		if (lua_type(L, -1) == LUA_TSTRING) {
+			const char *s = lua_tostring(L, -1);
+			safe = s[0] != '/' && s[0] != '.';
+		}
 		lua_pop(L, 1);
 		if (!safe) {
 			lua_pushstring(L, keys[i]);

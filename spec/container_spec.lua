@@ -192,6 +192,21 @@ describe("nsl.container run", function()
     assert_clean()
   end)
 
+  it("runs a function as command under the init too, as PID 2", function()
+    local r, w = assert(nsl.pipe())
+    local c = nsl.container { rootfs = root, init = true, hardening = { close_fds = false },
+      command = function()
+        nsl.write(w, ("%d %d"):format(nsl.getpid(), nsl.getppid()))
+        return 6
+      end }
+    assert(c:start())
+    nsl.close(w)
+    assert.are.same({ nil, "exit", 6 }, { c:wait() })
+    assert.are.equal("2 1", nsl.read(r))
+    nsl.close(r)
+    assert_clean()
+  end)
+
   it("forwards TERM sent to the nsl process to the container", function()
     local c = nsl.container { rootfs = root, init = true,
       command = { "sh", "-c", "trap 'exit 43' TERM; while true; do sleep 0.05; done" } }

@@ -216,7 +216,7 @@ static int do_init(struct run *r, const struct step *st)
 	pid_t self = getpid();
 	pid_t pid = fork();
 	if (pid < 0)
-		return step_errno(r, st, "init: fork");
+		return step_errno(r, st, "fork");
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != self)

@@ -6,16 +6,22 @@
 --   caller                                   child (PID 1 of the container)
 --   check the spec (raise on error)
 --   root:prepare()
---   clone into the namespaces  ------------>  setsid, make mounts private,
---   network plan:setup(pid)                   mount the root, /proc, /sys,
---        (both sides work at once)            /dev, the spec's mounts,
---                                             hostname, pivot_root, setup
---                                             hook, masked and read-only
---                                             paths, rlimits, cwd,
---                                             capabilities, no_new_privs
+--   veth/bridge: the network, in a new
+--   network namespace (nsl.newns)
+--   build the child's plan (nsl.plan)
+--   clone into the namespaces  ------------>  runs the plan in C: join that
+--   (with a user namespace: network             network namespace, setsid,
+--    plan:setup(pid) now, both sides            make mounts private, mount the
+--    working at once)                           root, /proc, /sys, /dev, the
+--                                             spec's mounts, hostname,
+--                                             pivot_root, setup hook (Lua),
+--                                             masked and read-only paths,
+--                                             rlimits, cwd, capabilities,
+--                                             no_new_privs
 --   read "R" (or "E<step>: <reason>") <-----  "R": ready
---   on_start(c)
---   "G" ------------------------------------> exec the command
+--   on_start(c), then "G" ------------------> (waits for "G" only when
+--                                             there is something to wait for)
+--                                             exec the command
 --   read EOF (exec done: the status pipe is
 --   close-on-exec) or "E<step>: <reason>"
 --
@@ -562,7 +568,7 @@ end
 
 -- The whole set-up of the child, from its first instruction to its
 -- command. pre holds the launch's own steps (descriptors, dumpable).
-local function child_steps(cfg, pre, waits)
+local function child_steps(cfg, pre)
   local h, ns = cfg.hardening, cfg.ns
   local s = pre
   local function add(step) s[#s + 1] = step end
@@ -631,7 +637,7 @@ local function child_steps(cfg, pre, waits)
   add { "umask", "umask", 18 }
   if h.capabilities then add { "caps", "capabilities", cfg.capmask } end
   if h.no_new_privs then add { "nnp", "no_new_privs" } end
-  add { "ready", waits and "ready" or "started" }
+  add { "ready", "ready" }
   return s
 end
 
@@ -646,27 +652,14 @@ end
 
 -- The command's steps: an init as PID 1 (init = true: the command runs
 -- in its child; init forwards signals, reaps orphans and exits with its
--- status) and the exec. A function as command runs in Lua instead.
+-- status), then the exec, or a function as command, run in Lua.
 local function command_steps(cfg, s, status_w)
-  if type(cfg.command) ~= "function" then
-    if cfg.init then s[#s + 1] = { "init", "init" } end
+  if cfg.init then s[#s + 1] = { "init", "init" } end
+  if type(cfg.command) == "function" then
+    s[#s + 1] = { lua = function() return run_function(cfg, status_w) end }
+  else
     s[#s + 1] = { "exec", "exec", cfg.command, cfg.env, cfg.hardening.close_fds }
-    return s
   end
-  s[#s + 1] = { lua = function()
-    if not cfg.init then return run_function(cfg, status_w) end
-    local pid, cerr = nsl.clone({}, function() return run_function(cfg, status_w) end,
-      { pdeathsig = "KILL", collect = false })
-    if not pid then
-      nsl.write(status_w, "Einit: " .. cerr)
-      return 1
-    end
-    nsl.close(status_w)
-    nsl.close_fds(3)
-    local _, how, n = nsl.supervise(pid)
-    if how == "signal" then return 128 + n end
-    return n or 1
-  end }
   return s
 end
 
@@ -917,7 +910,7 @@ local function launch(self, cfg, opts)
   if opts.stdio then
     for i = 0, 2 do pre[#pre + 1] = { "dup2", "stdio", opts.stdio[i], i } end
   end
-  local steps = command_steps(cfg, child_steps(cfg, pre, waits), status_w)
+  local steps = command_steps(cfg, child_steps(cfg, pre), status_w)
   local ok, plan, lua = pcall(make_plan, steps, status_w, go_r)
   if not ok then
     nsl.close(status_r); nsl.close(status_w)

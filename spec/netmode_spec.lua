@@ -396,6 +396,39 @@ describe("net = {bridge = ...}", function()
     assert.is_nil(link(br))
   end)
 
+  it("clears a claim its claimer died making, and keeps one still being made", function()
+    -- a script killed between making its claim and writing the claim's
+    -- owner leaves a claim with no owner: it must not keep the lease
+    -- directory once the last container ends; a live claimer's must stay
+    local br = ifname()
+    local sub = subnet24()
+    local leases = netmode.state_dir .. "/" .. br
+    local pid, release = waiting_child()
+    local dead = assert(nsl.clone(nil, function() return 0 end))
+    nsl.wait(dead)
+    local plan = netmode.check { bridge = br, subnet = sub .. "0/24" }
+    finally(function()
+      release()
+      plan:cleanup()
+      if link(br) then net.delete(br) end
+      os.execute("rm -rf " .. T.quote(leases))
+    end)
+    assert.is_true(plan:setup(pid))
+    local orphan = ("%s/.claim-%d-aaaaaa"):format(leases, dead)
+    assert(nsl.mkdir(orphan, 448))
+    assert.is_true(plan:cleanup())
+    assert.is_false(exists(orphan))
+    assert.is_nil(link(br))
+    assert.is_false(exists(leases))
+
+    assert.is_true(plan:setup(pid))
+    local making = ("%s/.claim-%d-bbbbbb"):format(leases, nsl.getpid())
+    assert(nsl.mkdir(making, 448))
+    assert.is_true(plan:cleanup())
+    assert.is_true(exists(making))
+    assert.is_true(exists(leases))
+  end)
+
   it("leaves a bridge it did not create", function()
     local br = ifname()
     local sub = subnet24()

@@ -283,10 +283,13 @@ end
 -- Claims address (text, no prefix) on bridge for pid; true or nil, why.
 local function claim(bridge, address, pid)
   local root = lease_root(bridge)
-  local tmp, err, code = nsl.mkdtemp(root .. "/.claim-")
+  -- named by the claimer: a sweeper tells a dead claimer's claim from one
+  -- in the making before it has its owner file
+  local prefix = ("%s/.claim-%d-"):format(root, nsl.getpid())
+  local tmp, err, code = nsl.mkdtemp(prefix)
   if not tmp and code == 2 then -- the last container of the bridge just removed it
     mkdirs(root)
-    tmp, err = nsl.mkdtemp(root .. "/.claim-")
+    tmp, err = nsl.mkdtemp(prefix)
   end
   if not tmp then return nil, err end
   local start = start_time(pid) or 0
@@ -333,9 +336,11 @@ local function any_leased(bridge, subnet)
   for _, name in ipairs(names) do
     local path = root .. "/" .. name
     if ours(name) then
-      -- a claim without its owner file yet may be in the making: only an
-      -- old one is left over (a lease is renamed into place complete)
-      local st = name:find("^%.claim%-") and not read_file(path .. "/owner") and nsl.lstat(path)
+      -- a claim without its owner file yet may be in the making: it is
+      -- left over when its claimer is gone, or old (a pid used again);
+      -- a lease is renamed into place complete
+      local claimer = math.tointeger(tonumber(name:match("^%.claim%-(%d+)%-")))
+      local st = claimer and not read_file(path .. "/owner") and state.alive(claimer) and nsl.lstat(path)
       if not st or nsl.time("real") - st.mtime > 10 then
         local gone = path .. ".free-" .. nsl.getpid()
         if os.rename(path, gone) then remove_lease_dir(gone) end

@@ -22,7 +22,9 @@
 -- asynchronous and would otherwise be charged to the next run).
 --
 -- usage: nsl run bench.lua N...   (NSL_BENCH_CLOCK: directory of clock.so,
---                                  NSL_BENCH_ROUNDS: runs per size)
+--                                  NSL_BENCH_ROUNDS: runs per size,
+--                                  NSL_BENCH_MD: where to write the table
+--                                  as Markdown too)
 local nsl = require "nsl"
 local net = nsl.net
 
@@ -120,6 +122,8 @@ print(("setting up N namespaces (netns, veth pair into it, address on each end, 
 local function rounds_for(n) return n >= 1000 and 1 or rounds end
 print(("milliseconds per namespace, median of %d runs (one run for N >= 1000)"):format(rounds))
 print(("%6s  %16s  %16s  %8s"):format("N", "iproute2 ms/ns", "nsl.net ms/ns", "ratio"))
+local md = { "| N | iproute2 ms per namespace | nsl.net ms per namespace | ratio | namespaces per second, iproute2 | nsl.net |",
+  "| ---: | ---: | ---: | ---: | ---: | ---: |" }
 for _, n in ipairs(sizes) do
   local ips, nsls = {}, {}
   for _ = 1, rounds_for(n) do
@@ -129,4 +133,11 @@ for _, n in ipairs(sizes) do
   local ip, ns = median(ips), median(nsls)
   print(("%6d  %16.3f  %16.3f  %7.1fx"):format(n, ip * 1000 / n, ns * 1000 / n, ip / ns))
   io.stdout:flush()
+  md[#md + 1] = ("| %d | %.2f | %.2f | %.1fx | %.0f | %.0f |"):format(n, ip * 1000 / n, ns * 1000 / n, ip / ns, n / ip, n / ns)
+end
+local md_path = os.getenv("NSL_BENCH_MD")
+if md_path then
+  local f = assert(io.open(md_path, "w"))
+  f:write(table.concat(md, "\n"), "\n")
+  f:close()
 end

@@ -45,14 +45,29 @@ veths() {
 	echo "$n"
 }
 
-# The network of container i whose network namespace is process pid's.
+# The network of container i whose network namespace is process pid's, as
+# a careful shell script makes it with iproute2: from inside the container's
+# namespace, one `ip -batch` makes the veth (its host end hI straight into
+# this namespace: pid 1 here is this shell), its address, and takes it up;
+# the host end joins the bridge through one `ip -batch` that runs for the
+# whole start (open_host). Like nsl's bridge mode, no IPv6 link-local
+# address inside and no IPv6 on the bridge ports (the default set below):
+# their traffic, flooded to every port, grows with N.
 plug() { # i pid
-	local a k=$(($1 + 10))
-	a=10.88.$((k / 256)).$((k % 256))
-	ip link add "h$1" up master "$br" type veth peer name eth0 netns "$2" &&
-		printf 'addr add %s/16 dev eth0\nlink set eth0 up\n' "$a" |
-		nsenter --net=/proc/"$2"/ns/net ip -batch -
+	printf 'link add eth0 type veth peer name h%s netns 1\nlink set eth0 addrgenmode none\naddr add %s/16 dev eth0\nlink set eth0 up\n' \
+		"$1" "$(address "$1")" | nsenter --net=/proc/"$2"/ns/net ip -batch - &&
+		echo "link set h$1 master $br up" >&"$host_ip"
 }
+open_host() {
+	exec {host_ip}> >(exec ip -batch - 2>"$tmp/host-ip.err")
+	host_ip_pid=$!
+}
+# Waits for the host side to be done; fails if a command of it failed.
+close_host() {
+	exec {host_ip}>&-
+	wait "$host_ip_pid" || { cat "$tmp/host-ip.err" >&2; return 1; }
+}
+echo 1 >/proc/sys/net/ipv6/conf/default/disable_ipv6
 
 declare -a pid aux
 
@@ -86,10 +101,13 @@ start_oci() { # runtime i
 	[ -n "${pid[$2]}" ]
 }
 # Teardown kills every container first, then deletes the stopped ones
-# (delete -f would kill and then poll for the death, 100 ms at a time).
+# (delete -f would kill and then poll for the death, 100 ms at a time):
+# crun deletes them all in one call, runc has no such option.
 start_crun() { start_oci crun "$1"; }
 stop_crun() { kill -KILL "${pid[$1]}"; }
 reap_crun() { crun --root "$state/crun" delete "nslscale-$1" >/dev/null; }
+reap_all_crun() { crun --root "$state/crun" delete --regex '^nslscale-' >/dev/null; } # one call for all
+
 start_runc() { start_oci runc "$1"; }
 stop_runc() { kill -KILL "${pid[$1]}"; }
 reap_runc() { runc --root "$state/runc" delete "nslscale-$1" >/dev/null; }
@@ -196,21 +214,38 @@ final_cleanup() {
 }
 trap final_cleanup EXIT
 
+# Whether the first and the last of n containers answer ping (three tries
+# each: not timed, and a lost first packet is no failed container).
+answers() { # n
+	local a try
+	for a in "$(address 1)" "$(address "$1")"; do
+		for try in 1 2 3; do
+			ping -c 1 -W 2 "$a" >/dev/null && break
+			[ "$try" = 3 ] && return 1
+		done
+	done
+	return 0
+}
+
 run_peer() { # tool n
 	local t=$1 n=$2 i t0 t1 t2 t3 pss
 	t0=$(now_us)
+	open_host
 	for ((i = 1; i <= n; i++)); do
-		"start_$t" "$i" || { echo "scale: $t: container $i did not start" >&2; undo "$t" "$i"; return 1; }
-		plug "$i" "${pid[$i]}" || { echo "scale: $t: network of container $i failed" >&2; undo "$t" "$i"; return 1; }
+		# the containers must not hold the host side's pipe open
+		"start_$t" "$i" {host_ip}>&- || { echo "scale: $t: container $i did not start" >&2; close_host; undo "$t" "$i"; return 1; }
+		plug "$i" "${pid[$i]}" || { echo "scale: $t: network of container $i failed" >&2; close_host; undo "$t" "$i"; return 1; }
 	done
+	close_host || { echo "scale: $t: the bridge ports failed" >&2; undo "$t" "$n"; return 1; }
 	t1=$(now_us)
-	ping -c 1 -W 2 "$(address 1)" >/dev/null && ping -c 1 -W 2 "$(address "$n")" >/dev/null ||
-		{ echo "scale: $t: containers do not answer ping" >&2; undo "$t" "$n"; return 1; }
+	answers "$n" || { echo "scale: $t: containers do not answer ping" >&2; undo "$t" "$n"; return 1; }
 	pss=$(tool_pss)
 	t2=$(now_us)
 	for ((i = 1; i <= n; i++)); do "stop_$t" "$i"; done
 	wait
-	if declare -F "reap_$t" >/dev/null; then
+	if declare -F "reap_all_$t" >/dev/null; then
+		"reap_all_$t"
+	elif declare -F "reap_$t" >/dev/null; then
 		for ((i = 1; i <= n; i++)); do "reap_$t" "$i"; done
 	fi
 	wait_veths_gone
@@ -226,8 +261,7 @@ run_nsl() { # tool n mode
 	t1=$(now_us)
 	case $line in up*) ;; *) echo "scale: nsl did not start its containers" >&2; return 1 ;; esac
 	echo "scale: nsl network: ${line#up }" >&2
-	ping -c 1 -W 2 "$(address 1)" >/dev/null && ping -c 1 -W 2 "$(address "$n")" >/dev/null ||
-		{ echo "scale: nsl: containers do not answer ping" >&2; return 1; }
+	answers "$n" || { echo "scale: nsl: containers do not answer ping" >&2; return 1; }
 	pss=$(tool_pss)
 	t2=$(now_us)
 	echo stop >&"${NSL[1]}"

@@ -292,7 +292,7 @@ static const char *const plan_words[] = {
 	"umask", "setsid", "keyring", "dumpable_off", "no_forward", "close", "dup2",
 	"mount", "resolve", "touch", "mkdir", "symlink", "hostname", "lo_up",
 	"pivot_root", "chroot", "mask", "readonly", "rlimit", "chdir", "caps",
-	"nnp", "ready", "init", "exec", "refuse_symlink", "setns", "try",
+	"nnp", "ready", "init", "exec", "refuse_symlink", "setns", "cgroup", "unshare", "try",
 	"otherwise", "status", "go", "dir", "file", "nofile", "stack", "unlimited",
 	"bind,ro", "rec,private", "nosuid,nodev", "tmpfs", "proc", "/", "/proc",
 	"dev", "", "x", "sh", "PATH", "A=B", "mount /proc", "rootfs",

@@ -194,6 +194,38 @@ describe("nsl.plan", function()
     assert.are.same({ true, "exit", 0 }, { nsl.wait(pid) })
   end)
 
+  it("moves the child into a cgroup, then roots its cgroup namespace there", function()
+    -- a throwaway group of the pids hierarchy (v1 here; the unified one
+    -- when that is all there is), removed once its process is gone
+    local base = nsl.lstat("/sys/fs/cgroup/pids") and "/sys/fs/cgroup/pids" or "/sys/fs/cgroup"
+    local group = ("%s/nsl-spec-plan-%d"):format(base, nsl.getpid())
+    assert(nsl.mkdir(group, 493))
+    finally(function() nsl.rmdir(group) end)
+    local r, w = assert(nsl.pipe())
+    local pid = assert(nsl.clone({ "mnt" }, nsl.plan({
+      { "cgroup", "limits", group },
+      { "unshare", "cgroup namespace", "cgroup" },
+      { "dup2", "stdout", w, 1 },
+      { "exec", "exec", { "sh", "-c", "cat /proc/self/cgroup; sleep 5" }, nil, true },
+    }), { collect = false }))
+    nsl.close(w)
+    local out = nsl.read(r)
+    nsl.close(r)
+    -- from outside, the process is in the group; inside, the group is "/"
+    local procs = assert(io.open(group .. "/cgroup.procs")):read("a")
+    assert.matches("%f[%d]" .. pid .. "\n", procs)
+    local line = base == "/sys/fs/cgroup" and "\n0::/\n" or "\n%d+:pids:/\n"
+    assert.matches(line, "\n" .. out)
+    nsl.kill(pid, "KILL")
+    nsl.wait(pid)
+
+    local said, ok, how, n = run_child(function(sw)
+      return nsl.plan({ { "cgroup", "limits", group .. "/missing" } }, { status = sw })
+    end)
+    assert.are.equal(("Elimits: joining %s/missing: No such file or directory"):format(group), said)
+    assert.are.same({ nil, "exit", 1 }, { ok, how, n })
+  end)
+
   it("runs piece by piece from Lua with plan:run(from, to)", function()
     local plan = nsl.plan({
       { "mkdir", "one", dir .. "/one", 493 },
@@ -222,6 +254,9 @@ describe("nsl.plan", function()
       { { "exec", "e", {} }, "plan: step 1: argv must have 1 to 65536 strings" },
       { { "exec", "e", { "sh" }, { ["A=B"] = "c" } }, "plan: step 1: env.A=B is not a valid variable" },
       { { "resolve", "r", "/", "/x", "socket" }, "plan: step 1: unknown create 'socket'" },
+      { { "cgroup", "c", "nsl/x" }, "plan: step 1: the cgroup must be an absolute path" },
+      { { "unshare", "u", "" }, "plan: step 1: unshare needs a namespace" },
+      { { "unshare", "u", "cgroup,galaxy" }, "unknown namespace" },
     }
     for _, c in ipairs(cases) do
       local ok, err = pcall(nsl.plan, { c[1] })

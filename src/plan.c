@@ -55,7 +55,7 @@ enum op {
 	OP_CLOSE, OP_DUP2, OP_MOUNT, OP_RESOLVE, OP_TOUCH, OP_MKDIR,
 	OP_SYMLINK, OP_HOSTNAME, OP_LO_UP, OP_PIVOT_ROOT, OP_CHROOT, OP_MASK,
 	OP_READONLY, OP_RLIMIT, OP_CHDIR, OP_CAPS, OP_NNP, OP_READY, OP_INIT,
-	OP_EXEC, OP_REFUSE_SYMLINK, OP_SETNS,
+	OP_EXEC, OP_REFUSE_SYMLINK, OP_SETNS, OP_CGROUP, OP_UNSHARE,
 };
 
 static const char *const op_names[] = {
@@ -63,7 +63,7 @@ static const char *const op_names[] = {
 	"close", "dup2", "mount", "resolve", "touch", "mkdir",
 	"symlink", "hostname", "lo_up", "pivot_root", "chroot", "mask",
 	"readonly", "rlimit", "chdir", "caps", "nnp", "ready", "init",
-	"exec", "refuse_symlink", "setns", NULL,
+	"exec", "refuse_symlink", "setns", "cgroup", "unshare", NULL,
 };
 
 /* How many arguments (after the op and the step's name) each op takes. */
@@ -72,7 +72,7 @@ static const unsigned char op_nargs[] = {
 	1, 2, 5, 3, 2, 2,
 	2, 1, 0, 1, 1, 1,
 	1, 3, 2, 1, 0, 0, 0,
-	3, 2, 1,
+	3, 2, 1, 1, 1,
 };
 
 /* Step flags: a fallback is a "try" step followed by an "otherwise" one. */
@@ -270,6 +270,26 @@ static int run_step(struct run *r, const struct step *st)
 			return step_errno(r, st, "setns %d", (int)st->n[0]);
 		close((int)st->n[0]);
 		return 0;
+	case OP_CGROUP: {
+		/* "0": the writer itself, on cgroup v1 and v2 alike */
+		int n = snprintf(b1, sizeof b1, "%s/cgroup.procs", st->s[0]);
+		if (n < 0 || (size_t)n >= sizeof b1) {
+			errno = ENAMETOOLONG;
+			return step_errno(r, st, "cgroup %s", st->s[0]);
+		}
+		int fd = open(b1, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || NSL_RETRY(write(fd, "0", 1)) != 1) {
+			int saved = errno;
+			if (fd >= 0)
+				close(fd);
+			errno = saved;
+			return step_errno(r, st, "joining %s", st->s[0]);
+		}
+		close(fd);
+		return 0;
+	}
+	case OP_UNSHARE:
+		return unshare((int)st->n[0]) < 0 ? step_errno(r, st, "unshare") : 0;
 	case OP_REFUSE_SYMLINK:
 		if (lstat(st->s[0], &sb) == 0 && S_ISLNK(sb.st_mode)) {
 			nsl_fail(&r->err, 0, "%s", st->s[1]);
@@ -628,6 +648,18 @@ static void check_step(lua_State *L, int t, lua_Integer i, int extras, struct st
 	case OP_CAPS:
 		st->n[0] = step_int(L, t, i, 3, LUA_MININTEGER, LUA_MAXINTEGER);
 		break;
+	case OP_CGROUP:
+		st->s[0] = step_string(L, t, i, 0, 3);
+		if (st->s[0][0] != '/')
+			luaL_error(L, "plan: step %I: the cgroup must be an absolute path", i);
+		break;
+	case OP_UNSHARE:
+		lua_geti(L, t, 3);
+		st->n[0] = (long long)nsl_checkflags(L, lua_gettop(L), nsl_namespace_flags, "namespace");
+		lua_pop(L, 1);
+		if (st->n[0] == 0)
+			luaL_error(L, "plan: step %I: unshare needs a namespace", i);
+		break;
 	case OP_EXEC:
 		check_exec(L, t, i, extras, st);
 		break;
@@ -647,7 +679,9 @@ static void check_step(lua_State *L, int t, lua_Integer i, int extras, struct st
  * becomes the directory that relative paths of later steps are taken in,
  * "" being that directory itself); refuse_symlink path message; touch path
  * mode; mkdir path mode; symlink target path; hostname name; lo_up;
- * setns fd (joins the namespace of fd, then closes it);
+ * setns fd (joins the namespace of fd, then closes it); cgroup dir (moves
+ * the process into the cgroup directory dir); unshare namespaces (a list,
+ * as nsl.unshare takes);
  * pivot_root path; chroot path; mask path; readonly path; rlimit name soft
  * hard; chdir path in_root; caps mask; nnp; ready (writes "R" to
  * opts.status, waits for "G" on opts.go); init; exec argv env close_fds.

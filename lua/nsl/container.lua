@@ -896,7 +896,20 @@ local function launch(self, cfg, opts)
   local go_r, go_w
   if waits then go_r, go_w = assert(nsl.pipe()) end
   local pre = {}
-  if netfd then pre[1] = { "setns", "network namespace", netfd } end
+  -- Limits: without a user namespace, the child moves itself into its
+  -- groups as its first step (then makes its cgroup namespace, rooted
+  -- there), so nothing waits for the caller to move it; with one, the
+  -- caller writes it into them with its id maps (nsl.clone's cgroups).
+  local cgroups, ns_list = opts.cgroups, netfd and cfg.ns_list_nonet or cfg.ns_list
+  if cgroups and not cfg.ns.user then
+    for _, dir in ipairs(cgroups) do pre[#pre + 1] = { "cgroup", "limits: cgroup", dir } end
+    if cfg.ns.cgroup then
+      ns_list = ns_list:gsub(",?cgroup", "")
+      pre[#pre + 1] = { "unshare", "cgroup namespace", "cgroup" }
+    end
+    cgroups = nil
+  end
+  if netfd then pre[#pre + 1] = { "setns", "network namespace", netfd } end
   -- Until its exec, this process is the host's nsl binary: when root
   -- runs it, not dumpable, so the container cannot open the binary
   -- through /proc/<pid>/exe (runc's CVE-2019-5736). The exec of the
@@ -920,9 +933,9 @@ local function launch(self, cfg, opts)
   end
   local body = plan
   if #lua > 0 then body = function() return child_main(plan, lua, status_w) end end
-  local pid, cerr, errno = nsl.clone(netfd and cfg.ns_list_nonet or cfg.ns_list, body,
+  local pid, cerr, errno = nsl.clone(ns_list, body,
     { uid_map = cfg.uid_map, gid_map = cfg.gid_map, pdeathsig = "KILL",
-      collect = false, cgroups = opts.cgroups })
+      collect = false, cgroups = cgroups })
   nsl.close(status_w)
   if go_r then nsl.close(go_r) end
   if netfd then nsl.close(netfd) end

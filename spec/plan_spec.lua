@@ -200,13 +200,17 @@ describe("nsl.plan", function()
     local base = nsl.lstat("/sys/fs/cgroup/pids") and "/sys/fs/cgroup/pids" or "/sys/fs/cgroup"
     local group = ("%s/nsl-spec-plan-%d"):format(base, nsl.getpid())
     assert(nsl.mkdir(group, 493))
-    finally(function() nsl.rmdir(group) end)
+    local pid
+    finally(function()
+      if pid then nsl.kill(pid, "KILL"); nsl.wait(pid) end
+      assert(nsl.rmdir(group))
+    end)
     local r, w = assert(nsl.pipe())
-    local pid = assert(nsl.clone({ "mnt" }, nsl.plan({
+    pid = assert(nsl.clone({ "mnt" }, nsl.plan({
       { "cgroup", "limits", group },
       { "unshare", "cgroup namespace", "cgroup" },
       { "dup2", "stdout", w, 1 },
-      { "exec", "exec", { "sh", "-c", "cat /proc/self/cgroup; sleep 5" }, nil, true },
+      { "exec", "exec", { "sh", "-c", "cat /proc/self/cgroup; exec sleep 5" }, nil, true },
     }), { collect = false }))
     nsl.close(w)
     local out = nsl.read(r)
@@ -216,8 +220,6 @@ describe("nsl.plan", function()
     assert.matches("%f[%d]" .. pid .. "\n", procs)
     local line = base == "/sys/fs/cgroup" and "\n0::/\n" or "\n%d+:pids:/\n"
     assert.matches(line, "\n" .. out)
-    nsl.kill(pid, "KILL")
-    nsl.wait(pid)
 
     local said, ok, how, n = run_child(function(sw)
       return nsl.plan({ { "cgroup", "limits", group .. "/missing" } }, { status = sw })

@@ -163,7 +163,7 @@ describe("the leftover check", function()
       "^link nsl%x+$",                             -- the host's end of the veth
       "^mount /run/nsl/rootfs/root%-[%w_.%-]+$",
       "^directory /run/nsl/rootfs/root%-[%w_.%-]+$",     -- the overlay's state
-      "^lease directory /run/nsl/net/" .. name .. "$",
+      "^lease directory /run/nsl/net/" .. name .. "@%d+$",
       "^cgroup /sys/fs/cgroup/%w+/nsl/" .. name .. "$",
       "^state record /run/nsl/containers/" .. name .. "$",
       "^descriptors: %d+ before the start, %d+ after$",
@@ -293,7 +293,7 @@ describe("a start that fails", function()
       local ok, err, left = C.failed_start(second, { root = image, keep_pids = { first.pid } })
       -- the first one keeps its address and the bridge
       local leases = {}
-      for _, e in ipairs(nsl.readdir("/run/nsl/net/" .. br) or {}) do
+      for _, e in ipairs(nsl.readdir(require("nsl.netmode").lease_dir(br)) or {}) do
         if not e:find("^%.") then leases[#leases + 1] = e end
       end
       local links_now = #C.links()

@@ -342,7 +342,7 @@ describe("a named container seen from another process", function()
     c:destroy()
     out = script(("print(nsl.lookup(%q))"):format(name))
     assert.are.equal(("nil\tlookup: no container named %s"):format(name), out)
-    assert.is_nil(nsl.lstat("/run/nsl/net/" .. bridge))
+    assert.is_nil(nsl.lstat(require("nsl.netmode").lease_dir(bridge)))
     assert.is_true(wait_until(function() return not link_exists(bridge) end))
   end)
 
@@ -572,7 +572,7 @@ local function killed_script(letter, n, before_kill)
   ]]):format(name, root, bridge, net), env)
   local pid = tonumber(h:line())
   local s = { name = name, bridge = bridge, pid = pid, prefix = prefix, env = env,
-    record = env.NSL_STATE_DIR .. "/" .. name, lease = ("/run/nsl/net/%s/%s.2"):format(bridge, net) }
+    record = env.NSL_STATE_DIR .. "/" .. name, lease = ("%s/%s.2"):format(require("nsl.netmode").lease_dir(bridge), net) }
   local ps = nslcmd("ps", prefix)
   assert.matches("\n" .. esc(name) .. "%s+" .. pid .. "%s+running%s+%S+%s+" .. esc(net) .. "%.2%s", ps)
   if before_kill then before_kill(s) end
@@ -599,7 +599,7 @@ local function assert_released(s)
   assert.are.same({}, nsl.readdir(s.env.NSL_STATE_DIR) or {})
   assert.are.same({}, cgroup_dirs(s.name))
   assert.is_nil(nsl.lstat(s.lease))
-  assert.is_nil(nsl.lstat("/run/nsl/net/" .. s.bridge))
+  assert.is_nil(nsl.lstat(require("nsl.netmode").lease_dir(s.bridge)))
   assert.is_true(wait_until(function() return not link_exists(s.bridge) end))
 end
 

@@ -308,7 +308,7 @@ describe("net = {bridge = ...}", function()
   it("creates the bridge, gives each container its own address, and removes all of it", function()
     local br = ifname()
     local sub = subnet24()
-    local leases = netmode.state_dir .. "/" .. br
+    local leases = netmode.lease_dir(br)
     local p1, release1 = waiting_child()
     local p2, release2 = waiting_child()
     local a = netmode.check { bridge = br, subnet = sub .. "0/24" }
@@ -359,7 +359,7 @@ describe("net = {bridge = ...}", function()
     -- taken back (free addresses go first, as a claim costs writes)
     local br = ifname()
     local sub = subnet24()
-    local leases = netmode.state_dir .. "/" .. br
+    local leases = netmode.lease_dir(br)
     local p1, release1 = waiting_child()
     local p2, release2 = waiting_child()
     local a = netmode.check { bridge = br, subnet = sub .. "0/30" }
@@ -402,7 +402,7 @@ describe("net = {bridge = ...}", function()
     -- directory once the last container ends; a live claimer's must stay
     local br = ifname()
     local sub = subnet24()
-    local leases = netmode.state_dir .. "/" .. br
+    local leases = netmode.lease_dir(br)
     local pid, release = waiting_child()
     local dead = assert(nsl.clone(nil, function() return 0 end))
     nsl.wait(dead)
@@ -429,6 +429,67 @@ describe("net = {bridge = ...}", function()
     assert.is_true(exists(leases))
   end)
 
+  it("keeps a bridge's leases by network namespace, and cleans up in the bridge's own", function()
+    -- Two scripts in two network namespaces (those of pa and pb), each
+    -- with a bridge of the same name and the same address: two bridges,
+    -- neither address in use by the other. Each script ends without its
+    -- cleanup (as if killed); a later process in the test's namespace
+    -- cleans up after each, in that script's namespace.
+    local state = require "nsl.state"
+    local br, sub = ifname(), subnet24()
+    local pa, release_a = waiting_child()
+    local pb, release_b = waiting_child()
+    local ca, release_ca = waiting_child()
+    local cb, release_cb = waiting_child()
+    local plans = {}
+    finally(function()
+      release_ca(); release_cb(); release_a(); release_b()
+      os.execute("rm -rf " .. T.quote(netmode.state_dir) .. "/" .. br .. "@*") -- whichever namespace
+    end)
+    local function set_up_in(pid, container)
+      local r, w = assert(nsl.pipe())
+      local child = assert(nsl.clone(nil, function()
+        nsl.close(r)
+        assert(nsl.setns("/proc/" .. pid .. "/ns/net", "net"))
+        local plan = netmode.check { bridge = br, subnet = sub .. "0/24", address = sub .. "2/24" }
+        local ok, err = pcall(plan.setup, plan, container)
+        nsl.write(w, ok and state.encode(plan) or "error " .. tostring(err))
+        return 0
+      end, { collect = false }))
+      nsl.close(w)
+      local text = nsl.read(r, 65536)
+      nsl.close(r)
+      nsl.wait(child)
+      assert.is_nil(text:match("^error (.*)"))
+      return netmode.restore(state.decode("return " .. text))
+    end
+    plans.a = set_up_in(pa, ca)
+    plans.b = set_up_in(pb, cb)
+    local in_a, in_b = { netns = "/proc/" .. pa .. "/ns/net" }, { netns = "/proc/" .. pb .. "/ns/net" }
+    assert.equal("bridge", link(br, in_a).kind)
+    assert.equal("bridge", link(br, in_b).kind)
+    assert.is_nil(link(br))
+    assert.are_not.equal(plans.a.netns, plans.b.netns)
+    local leases_a, leases_b = netmode.lease_dir(br, plans.a.netns), netmode.lease_dir(br, plans.b.netns)
+    assert.is_true(exists(leases_a .. "/" .. sub .. "2"))
+    assert.is_true(exists(leases_b .. "/" .. sub .. "2"))
+
+    -- a's container ends; the cleanup reaches a's namespace through its
+    -- process, and leaves b's bridge alone
+    release_ca()
+    assert.is_true(plans.a:cleanup())
+    assert.is_nil(link(br, in_a))
+    assert.is_false(exists(leases_a))
+    assert.equal("bridge", link(br, in_b).kind)
+    assert.is_true(exists(leases_b .. "/" .. sub .. "2"))
+
+    -- b's namespace is gone, its bridge with it: what is left on the
+    -- host of it goes
+    release_cb(); release_b()
+    assert.is_true(plans.b:cleanup())
+    assert.is_false(exists(leases_b))
+  end)
+
   it("leaves a bridge it did not create", function()
     local br = ifname()
     local sub = subnet24()
@@ -437,7 +498,7 @@ describe("net = {bridge = ...}", function()
     finally(function()
       release()
       if link(br) then net.delete(br) end
-      os.execute("rm -rf " .. T.quote(netmode.state_dir .. "/" .. br))
+      os.execute("rm -rf " .. T.quote(netmode.lease_dir(br)))
     end)
     assert(net.addr_add(br, sub .. "1/24"))
     assert(net.up(br))
@@ -447,6 +508,6 @@ describe("net = {bridge = ...}", function()
     assert.is_true(plan:cleanup())
     assert.is_not_nil(link(br))
     assert.is_true(has_addr(link(br), sub .. "1/24"))
-    assert.is_false(exists(netmode.state_dir .. "/" .. br))
+    assert.is_false(exists(netmode.lease_dir(br)))
   end)
 end)

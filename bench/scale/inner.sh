@@ -176,7 +176,7 @@ leftovers() {
 	[ "$(veths)" = 0 ] || what+="$(veths)_veths,"
 	cut -d" " -f5 /proc/self/mountinfo | sort | cmp -s - "$tmp/mounts.base" ||
 		what+="mounts:$(cut -d" " -f5 /proc/self/mountinfo | sort | comm -13 "$tmp/mounts.base" - | tr '\n' ' '),"
-	for p in "$state"/*/nslscale-* /sys/fs/cgroup/nslscale-* /run/nsl/net/"$br"/*; do
+	for p in "$state"/*/nslscale-* /sys/fs/cgroup/nslscale-* /run/nsl/net/"$br"@*/*; do
 		[ -e "$p" ] && what+="${p##*/},"
 	done
 	echo "${what:-none}"
@@ -207,9 +207,9 @@ final_cleanup() {
 		done
 	done
 	for d in /sys/fs/cgroup/nslscale-*; do [ -d "$d" ] && rmdir "$d"; done
-	# nsl's address leases of this bridge, on the host's /run (nsl's
-	# bridge mode keeps them by bridge name, outside any namespace)
-	[ -d "/run/nsl/net/$br" ] && rm -rf "/run/nsl/net/$br"
+	# nsl's address leases of this bridge, on the host's /run (kept by
+	# bridge and network namespace, outside any namespace)
+	rm -rf "/run/nsl/net/$br"@*
 	return 0
 }
 trap final_cleanup EXIT

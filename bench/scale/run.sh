@@ -32,8 +32,9 @@ host_state() {
 	ls /run/crun /run/runc 2>/dev/null | grep nslscale || true
 	ls -d /run/nsl/net/nslsc* 2>/dev/null || true
 }
-# The bridge's name is the run's own: nsl keeps its bridge leases on the
-# host's /run by bridge name, where another br0 could be in use.
+# The bridge's name is the run's own, so that what the run could leave on
+# the host's /run (nsl's leases, kept by bridge and network namespace) is
+# told apart from anything else there.
 bridge=nslsc$$
 before=$(host_state)
 

@@ -16,10 +16,14 @@
 --                          lease; undoes its own partial work and raises
 --                          "<step>: <reason>" on failure
 --   plan:cleanup()         removes the host veth end, the address lease and
---                          a bridge nsl created that nothing uses any more;
---                          idempotent
+--                          a bridge nsl created that nothing uses any more,
+--                          in the bridge's network namespace wherever it
+--                          runs from; idempotent
 --   plan.address           the container's address (after setup when it is
 --                          given out from the bridge's subnet)
+--   lease_dir(bridge [, netns])
+--                          where the leases of a bridge are kept (by name
+--                          and network namespace; default: the caller's)
 --
 -- Modes: "none" (default: loopback only, up), "host" (the caller's network
 -- namespace), {veth = {host =, peer =}, address =, host_address =,
@@ -179,6 +183,7 @@ function M.check(net)
     end
     plan.mode = "bridge"
     plan.bridge = check_ifname(net.bridge, "net.bridge")
+    plan.netns = M.current_netns()
     local subnet
     if net.subnet ~= nil then
       subnet = check_cidr(net.subnet, "net.subnet")
@@ -243,7 +248,12 @@ end
 
 -- ---- leases: one directory per address, claimed by an atomic rename -----------
 --
--- A lease is the directory <state_dir>/<bridge>/<address>, holding the file
+-- A bridge is a link of one network namespace, the one its first
+-- container was set up from; a bridge of the same name in another is
+-- another bridge. So leases are kept by bridge and namespace: under
+-- <state_dir>/<bridge>@<namespace inode> (M.lease_dir).
+--
+-- A lease is the directory <lease_dir>/<address>, holding the file
 -- "owner": "<pid> <start time>". It is made whole under a private name, then
 -- renamed into place: rename(2) fails when a lease is already there (the
 -- directory is not empty), so two containers cannot claim one address. A
@@ -276,13 +286,25 @@ local function remove_lease_dir(dir)
   nsl.rmdir(dir)
 end
 
-local function lease_root(bridge)
-  return M.state_dir .. "/" .. bridge
+-- The inode number of the network namespace this thread is in (text).
+function M.current_netns()
+  local l = nsl.readlink("/proc/thread-self/ns/net")
+  return l and l:match("^net:%[(%d+)%]$")
 end
 
--- Claims address (text, no prefix) on bridge for pid; true or nil, why.
-local function claim(bridge, address, pid)
-  local root = lease_root(bridge)
+-- Where the leases of bridge in network namespace netns (an inode
+-- number; default: the caller's) are kept.
+function M.lease_dir(bridge, netns)
+  return ("%s/%s@%s"):format(M.state_dir, bridge, netns or M.current_netns() or "0")
+end
+
+local function lease_root(plan)
+  return M.lease_dir(plan.bridge, plan.netns)
+end
+
+-- Claims address (text, no prefix) in the lease directory root for pid;
+-- true or nil, why.
+local function claim(root, address, pid)
   -- named by the claimer: a sweeper tells a dead claimer's claim from one
   -- in the making before it has its owner file
   local prefix = ("%s/.claim-%d-"):format(root, nsl.getpid())
@@ -308,8 +330,8 @@ local function claim(bridge, address, pid)
   return nil, address .. " is in use by a running container"
 end
 
-local function release(bridge, address)
-  local lease = lease_root(bridge) .. "/" .. address
+local function release(root, address)
+  local lease = root .. "/" .. address
   local gone = lease .. ".free-" .. nsl.getpid()
   if os.rename(lease, gone) then remove_lease_dir(gone) end
 end
@@ -319,8 +341,7 @@ end
 -- being made counts too. When none does, what dead owners left (a script
 -- killed in the middle of a start: leases, half-made claims) is removed,
 -- so that the directory and the bridge can go with the last container.
-local function any_leased(bridge, subnet)
-  local root = lease_root(bridge)
+local function any_leased(root, subnet)
   local names = nsl.readdir(root) or {}
   local function ours(name)
     local n = ipv4(name)
@@ -354,23 +375,46 @@ end
 
 local net = nsl.net
 
--- The link of that name in the caller's namespace, or nil: one targeted
--- request, whatever the number of links.
-local function find_link(name)
-  return (net.link(name))
+-- The link of that name in the caller's namespace (or the one of opts,
+-- {netns = path}), or nil: one targeted request, whatever the number of
+-- links.
+local function find_link(name, opts)
+  return (net.link(name, opts))
 end
 
 -- Whether any link is a port of bridge: its brif directory in sysfs, or,
--- when this process's /sys shows another namespace, a dump of the links.
-local function has_ports(bridge)
+-- when this process's /sys shows another namespace (or the bridge is in
+-- another, opts), a dump of the links.
+local function has_ports(bridge, opts)
   local sys = "/sys/class/net/" .. bridge
-  local ports = nsl.readdir(sys .. "/brif")
+  local ports = not opts and nsl.readdir(sys .. "/brif")
   local l = ports and net.link(bridge)
   if l and tonumber(read_file(sys .. "/ifindex") or "") == l.index then
     return #ports > 0
   end
-  for _, x in ipairs(net.links() or {}) do
+  for _, x in ipairs(net.links(opts) or {}) do
     if x.master == bridge then return true end
+  end
+  return false
+end
+
+-- How this process reaches the network namespace a plan was set up in:
+-- nil when it is in it; {netns = path} through a name (/run/netns) or a
+-- process in it; false when nothing holds it any more (it is gone, and
+-- its links with it).
+local function reach(plan)
+  if not plan.netns or plan.netns == M.current_netns() then return nil end
+  for _, name in ipairs(nsl.readdir("/run/netns") or {}) do
+    local path = "/run/netns/" .. name
+    local st = nsl.lstat(path)
+    if st and tostring(st.ino) == plan.netns then return { netns = path } end
+  end
+  for _, pid in ipairs(nsl.readdir("/proc") or {}) do
+    if pid:find("^%d+$") then
+      local path = "/proc/" .. pid .. "/ns/net"
+      local l = nsl.readlink(path)
+      if l and l:match("^net:%[(%d+)%]$") == plan.netns then return { netns = path } end
+    end
   end
   return false
 end
@@ -440,7 +484,7 @@ function Plan:_ensure_bridge()
   -- Whoever ends last removes a bridge nsl made: the mark says nsl made
   -- it. It is written first, so that a script killed right after making
   -- the bridge leaves a mark for whoever cleans up after it.
-  local mark = lease_root(self.bridge) .. "/.created"
+  local mark = lease_root(self) .. "/.created"
   local mine = tostring(nsl.getpid()) .. "\n"
   local f = io.open(mark, "w")
   if f then f:write(mine); f:close() end
@@ -456,16 +500,17 @@ function Plan:_ensure_bridge()
   if aok then aok, aerr = net.up(self.bridge) end
   if not aok then
     net.delete(self.bridge)
-    os.remove(lease_root(self.bridge) .. "/.created")
+    os.remove(mark)
     step("bridge " .. self.bridge .. " address " .. gw, nil, aerr)
   end
 end
 
 function Plan:_lease(owner)
-  step("state directory " .. lease_root(self.bridge), mkdirs(lease_root(self.bridge)))
+  local root = lease_root(self)
+  step("state directory " .. root, mkdirs(root))
   if self.address then
     local ip = self.address:match("^[^/]+")
-    step("address " .. self.address, claim(self.bridge, ip, owner))
+    step("address " .. self.address, claim(root, ip, owner))
     self.leased = ip
     return
   end
@@ -473,12 +518,12 @@ function Plan:_lease(owner)
   -- only addresses nobody holds are tried first; held ones (perhaps
   -- stale) only when none is left.
   local held = {}
-  for _, name in ipairs(nsl.readdir(lease_root(self.bridge)) or {}) do held[name] = true end
+  for _, name in ipairs(nsl.readdir(root) or {}) do held[name] = true end
   local first, last = self.subnet.ip + 1, self.subnet.ip + (1 << (32 - self.subnet.len)) - 2
   for pass = 1, 2 do
     for n = first, last do
       local ip = ipv4_string(n)
-      if n ~= self.gateway_ip and (held[ip] == nil) == (pass == 1) and claim(self.bridge, ip, owner) then
+      if n ~= self.gateway_ip and (held[ip] == nil) == (pass == 1) and claim(root, ip, owner) then
         self.leased = ip
         self.address = ip .. "/" .. self.subnet.len
         self.auto_address = true
@@ -490,6 +535,8 @@ function Plan:_lease(owner)
 end
 
 function Plan:_setup_bridge(pid, owner)
+  -- the bridge is this namespace's, whatever it was when checked
+  self.netns = M.current_netns()
   self:_lease(owner)
   local host_if = self.host_if or auto_host_name()
   -- A bridge removed by a container that ended meanwhile is made again.
@@ -532,44 +579,50 @@ function Plan:setup(target, owner)
   return true
 end
 
--- Removes what setup made; returns true, or nil and the first error.
+-- Removes what setup made; returns true, or nil and the first error. It
+-- acts in the namespace the plan was set up in, from wherever it runs (a
+-- later process cleaning up after a killed one may be in another).
 function Plan:cleanup()
   local first
+  local where = reach(self)
+  -- the namespace is gone: so are its links
+  local function link(name) return where ~= false and find_link(name, where or nil) end
   if self.created_veth then
-    if find_link(self.created_veth) then
-      local ok, err = net.delete(self.created_veth)
-      if not ok and find_link(self.created_veth) then first = first or err end
+    if link(self.created_veth) then
+      local ok, err = net.delete(self.created_veth, where or nil)
+      if not ok and link(self.created_veth) then first = first or err end
     end
     self.created_veth = nil
   end
+  local root = self.mode == "bridge" and lease_root(self)
   if self.leased then
-    release(self.bridge, self.leased)
+    release(root, self.leased)
     self.leased = nil
     if self.auto_address then
       self.address, self.auto_address = nil, nil
     end
   end
-  if self.mode == "bridge" then
-    local mark = lease_root(self.bridge) .. "/.created"
-    if not any_leased(self.bridge, self.subnet) and read_file(mark) then
-      local l = find_link(self.bridge)
+  if root then
+    local mark = root .. "/.created"
+    if not any_leased(root, self.subnet) and read_file(mark) then
+      local l = link(self.bridge)
       -- No live container holds a lease: a port left is the veth of one
       -- that just died, which the kernel removes with its network
       -- namespace asynchronously; or an interface someone attached, which
       -- keeps the bridge. Wait a little for the former.
-      local busy = l and has_ports(self.bridge)
+      local busy = l and has_ports(self.bridge, where or nil)
       for _ = 1, 100 do
         if not busy then break end
         nsl.sleep(0.02)
-        busy = has_ports(self.bridge)
+        busy = has_ports(self.bridge, where or nil)
       end
       if l and not busy then
-        local ok, err = net.delete(self.bridge)
-        if not ok and find_link(self.bridge) then first = first or err end
+        local ok, err = net.delete(self.bridge, where or nil)
+        if not ok and link(self.bridge) then first = first or err end
       end
-      if not find_link(self.bridge) then os.remove(mark) end
+      if not link(self.bridge) then os.remove(mark) end
     end
-    nsl.rmdir(lease_root(self.bridge)) -- when nothing is left in it
+    nsl.rmdir(root) -- when nothing is left in it
   end
   self.pid = nil
   if first then return nil, "net cleanup: " .. tostring(first) end

@@ -258,9 +258,8 @@ function C.leftovers(before, watch, opts)
   for _, d in ipairs(watch.dirs) do
     if nsl.lstat(d) then out[#out + 1] = "directory " .. d end
   end
-  if opts.bridge and nsl.lstat("/run/nsl/net/" .. opts.bridge) then
-    out[#out + 1] = "lease directory /run/nsl/net/" .. opts.bridge
-  end
+  local leases = opts.bridge and require("nsl.netmode").lease_dir(opts.bridge)
+  if leases and nsl.lstat(leases) then out[#out + 1] = "lease directory " .. leases end
   if opts.name then
     for _, d in ipairs(C.cgroup_dirs(opts.name)) do out[#out + 1] = "cgroup " .. d end
     local rec = require("nsl.state").root() .. "/" .. opts.name

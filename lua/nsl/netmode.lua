@@ -295,6 +295,10 @@ end
 -- Where the leases of bridge in network namespace netns (an inode
 -- number; default: the caller's) are kept.
 function M.lease_dir(bridge, netns)
+  check_ifname(bridge, "lease_dir: bridge")
+  if netns ~= nil and not (type(netns) == "string" and netns:find("^%d+$")) then
+    fail("lease_dir: netns must be a namespace's inode number as a string, got %s", describe(netns))
+  end
   return ("%s/%s@%s"):format(M.state_dir, bridge, netns or M.current_netns() or "0")
 end
 

@@ -18,6 +18,7 @@
 --   container            nsl.container (the benchmark's spec)
 --   nosession, noresolve, noclose: that spec with hardening.new_session,
 --            resolve_cwd + refuse_symlinks, close_fds turned off
+--   limits   that spec with cgroup limits (pids, memory)
 local nsl = require "nsl"
 
 local root, n, step, tick = arg[1], tonumber(arg[2]), arg[3], arg[4] == "tick"
@@ -103,6 +104,7 @@ local function container_one()
   local c = nsl.container {
     rootfs = root, namespaces = { "mnt", "uts", "ipc", "pid", "net" }, net = "none",
     capabilities = keep, env = { PATH = "/bin" }, command = { "/bin/true" }, hardening = h,
+    limits = has.limits and { pids = 64, memory = "64M" } or nil,
   }
   local ok, how, code = c:run()
   if not ok then error(("container: %s %s"):format(how, code)) end

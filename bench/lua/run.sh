@@ -44,7 +44,7 @@ LUA
 
 steps=(floor prim prim+nogc prim+nogc+lo prim+nogc+lo+dev prim+nogc+lo+dev+sync
        prim+nogc+lo+dev+sync+session container container+nosession container+noresolve
-       container+noclose)
+       container+noclose container+limits)
 starts=(true empty require bytecode)
 
 run_step() { # step count
@@ -87,6 +87,7 @@ BEGIN {
 	d["container+nosession"] = "nsl.container, hardening.new_session = false"
 	d["container+noresolve"] = "nsl.container, resolve_cwd = refuse_symlinks = false"
 	d["container+noclose"] = "nsl.container, close_fds = false"
+	d["container+limits"] = "nsl.container, limits = {pids = 64, memory = \"64M\"} (cgroups made, joined, removed)"
 	d["start-true"] = "a process: fork + exec /bin/true"
 	d["start-empty"] = "`nsl run` of an empty script"
 	d["start-require"] = "`nsl run`, requiring nsl.container as the binary embeds it"

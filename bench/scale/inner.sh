@@ -106,8 +106,17 @@ start_oci() { # runtime i
 start_crun() { start_oci crun "$1"; }
 stop_crun() { kill -KILL "${pid[$1]}"; }
 reap_crun() { crun --root "$state/crun" delete "nslscale-$1" >/dev/null; }
-reap_all_crun() { crun --root "$state/crun" delete --regex '^nslscale-' >/dev/null; } # one call for all
-
+# One call for all; again while some are left (a container killed a moment
+# ago may not be dead yet, and crun will not delete a running one).
+reap_all_crun() {
+	local try
+	for ((try = 0; try < 200; try++)); do
+		crun --root "$state/crun" delete --regex '^nslscale-' >/dev/null 2>&1
+		[ -z "$(crun --root "$state/crun" list -q 2>/dev/null)" ] && return 0
+		sleep 0.01
+	done
+	return 1
+}
 start_runc() { start_oci runc "$1"; }
 stop_runc() { kill -KILL "${pid[$1]}"; }
 reap_runc() { runc --root "$state/runc" delete "nslscale-$1" >/dev/null; }

@@ -24,6 +24,8 @@
 --   lease_dir(bridge [, netns])
 --                          where the leases of a bridge are kept (by name
 --                          and network namespace; default: the caller's)
+--   current_netns()        the inode number (text) of the caller's network
+--                          namespace, as a plan records it (plan.netns)
 --
 -- Modes: "none" (default: loopback only, up), "host" (the caller's network
 -- namespace), {veth = {host =, peer =}, address =, host_address =,
@@ -286,10 +288,16 @@ local function remove_lease_dir(dir)
   nsl.rmdir(dir)
 end
 
+-- The inode number (text) of the network namespace of a /proc/.../ns/net
+-- link, or nil.
+local function netns_of(link)
+  local l = nsl.readlink(link)
+  return l and l:match("^net:%[(%d+)%]$")
+end
+
 -- The inode number of the network namespace this thread is in (text).
 function M.current_netns()
-  local l = nsl.readlink("/proc/thread-self/ns/net")
-  return l and l:match("^net:%[(%d+)%]$")
+  return netns_of("/proc/thread-self/ns/net")
 end
 
 -- Where the leases of bridge in network namespace netns (an inode
@@ -416,8 +424,7 @@ local function reach(plan)
   for _, pid in ipairs(nsl.readdir("/proc") or {}) do
     if pid:find("^%d+$") then
       local path = "/proc/" .. pid .. "/ns/net"
-      local l = nsl.readlink(path)
-      if l and l:match("^net:%[(%d+)%]$") == plan.netns then return { netns = path } end
+      if netns_of(path) == plan.netns then return { netns = path } end
     end
   end
   return false

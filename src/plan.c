@@ -273,20 +273,13 @@ static int run_step(struct run *r, const struct step *st)
 	case OP_CGROUP: {
 		/* "0": the writer itself, on cgroup v1 and v2 alike */
 		int n = snprintf(b1, sizeof b1, "%s/cgroup.procs", st->s[0]);
-		if (n < 0 || (size_t)n >= sizeof b1) {
+		if (n < 0 || (size_t)n >= sizeof b1)
 			errno = ENAMETOOLONG;
-			return step_errno(r, st, "cgroup %s", st->s[0]);
-		}
-		int fd = open(b1, O_WRONLY | O_CLOEXEC);
-		if (fd < 0 || NSL_RETRY(write(fd, "0", 1)) != 1) {
-			int saved = errno;
-			if (fd >= 0)
-				close(fd);
-			errno = saved;
-			return step_errno(r, st, "joining %s", st->s[0]);
-		}
-		close(fd);
-		return 0;
+		else if (nsl_write_file(b1, "0", 1, &r->err) == 0)
+			return 0;
+		else
+			errno = r->err.code;
+		return step_errno(r, st, "joining %s", st->s[0]);
 	}
 	case OP_UNSHARE:
 		return unshare((int)st->n[0]) < 0 ? step_errno(r, st, "unshare") : 0;

@@ -209,6 +209,16 @@ end
 
 -- The spec, checked and completed with the defaults: raises a message
 -- naming the field on any error, before anything is set up.
+-- The namespaces of the set ns as nsl.clone takes them ("mnt,pid,..."),
+-- but those of the set skip.
+local function namespace_list(ns, skip)
+  local list = {}
+  for _, n in ipairs({ "user", "mnt", "uts", "ipc", "pid", "net", "cgroup", "time" }) do
+    if ns[n] and not (skip and skip[n]) then list[#list + 1] = n end
+  end
+  return table.concat(list, ",")
+end
+
 local function check_spec(spec)
   if type(spec) ~= "table" then
     error(("container: spec must be a table (got %s)"):format(type(spec)), 0)
@@ -345,17 +355,7 @@ local function check_spec(spec)
     spec_error("hostname needs the 'uts' namespace (add it to namespaces)")
   end
   cfg.ns = ns
-  local list = {}
-  for _, n in ipairs({ "user", "mnt", "uts", "ipc", "pid", "net", "cgroup", "time" }) do
-    if ns[n] then list[#list + 1] = n end
-  end
-  cfg.ns_list = table.concat(list, ",")
-  -- without "net": for a network made before the container (launch)
-  local nonet = {}
-  for _, n in ipairs(list) do
-    if n ~= "net" then nonet[#nonet + 1] = n end
-  end
-  cfg.ns_list_nonet = table.concat(nonet, ",")
+  cfg.ns_list = namespace_list(ns)
 
   -- env and cwd
   local env = { PATH = DEFAULT_PATH, HOME = "/root", HOSTNAME = cfg.hostname }
@@ -900,13 +900,10 @@ local function launch(self, cfg, opts)
   -- groups as its first step (then makes its cgroup namespace, rooted
   -- there), so nothing waits for the caller to move it; with one, the
   -- caller writes it into them with its id maps (nsl.clone's cgroups).
-  local cgroups, ns_list = opts.cgroups, netfd and cfg.ns_list_nonet or cfg.ns_list
-  if cgroups and not cfg.ns.user then
+  local cgroups, joins = opts.cgroups, opts.cgroups and not cfg.ns.user
+  if joins then
     for _, dir in ipairs(cgroups) do pre[#pre + 1] = { "cgroup", "limits: cgroup", dir } end
-    if cfg.ns.cgroup then
-      ns_list = ns_list:gsub(",?cgroup", "")
-      pre[#pre + 1] = { "unshare", "cgroup namespace", "cgroup" }
-    end
+    if cfg.ns.cgroup then pre[#pre + 1] = { "unshare", "cgroup namespace", "cgroup" } end
     cgroups = nil
   end
   if netfd then pre[#pre + 1] = { "setns", "network namespace", netfd } end
@@ -933,7 +930,9 @@ local function launch(self, cfg, opts)
   end
   local body = plan
   if #lua > 0 then body = function() return child_main(plan, lua, status_w) end end
-  local pid, cerr, errno = nsl.clone(ns_list, body,
+  -- the namespaces the child does not get another way (a network made
+  -- before it, a cgroup namespace made once it is in its groups)
+  local pid, cerr, errno = nsl.clone(namespace_list(cfg.ns, { net = netfd, cgroup = joins }), body,
     { uid_map = cfg.uid_map, gid_map = cfg.gid_map, pdeathsig = "KILL",
       collect = false, cgroups = cgroups })
   nsl.close(status_w)

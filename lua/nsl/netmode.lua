@@ -288,16 +288,16 @@ local function remove_lease_dir(dir)
   nsl.rmdir(dir)
 end
 
--- The inode number (text) of the network namespace of a /proc/.../ns/net
--- link, or nil.
-local function netns_of(link)
-  local l = nsl.readlink(link)
-  return l and l:match("^net:%[(%d+)%]$")
+-- The inode number (text) of the network namespace of target (as
+-- nsl.nsid takes it: a pid, "self" or a namespace file), or nil.
+local function netns_of(target)
+  local id = nsl.nsid(target, "net")
+  return id and tostring(id)
 end
 
--- The inode number of the network namespace this thread is in (text).
+-- The inode number of the caller's network namespace (text).
 function M.current_netns()
-  return netns_of("/proc/thread-self/ns/net")
+  return netns_of("self")
 end
 
 -- Where the leases of bridge in network namespace netns (an inode
@@ -418,14 +418,11 @@ local function reach(plan)
   if not plan.netns or plan.netns == M.current_netns() then return nil end
   for _, name in ipairs(nsl.readdir("/run/netns") or {}) do
     local path = "/run/netns/" .. name
-    local st = nsl.lstat(path)
-    if st and tostring(st.ino) == plan.netns then return { netns = path } end
+    if netns_of(path) == plan.netns then return { netns = path } end
   end
   for _, pid in ipairs(nsl.readdir("/proc") or {}) do
-    if pid:find("^%d+$") then
-      local path = "/proc/" .. pid .. "/ns/net"
-      if netns_of(path) == plan.netns then return { netns = path } end
-    end
+    pid = math.tointeger(tonumber(pid))
+    if pid and netns_of(pid) == plan.netns then return { netns = "/proc/" .. pid .. "/ns/net" } end
   end
   return false
 end

@@ -419,6 +419,13 @@ end)
 
 describe("nsl.container rootless", function()
   local reachable = T.bin_reachable()
+  -- a root the unprivileged user can reach (root's own is closed to it)
+  local root
+  setup(function()
+    root = C.busybox_root { shared = true }
+    assert(nsl.mkdir(root .. "/scratch", 493)) -- a mount target its user could not make
+  end)
+  teardown(function() C.remove(root) end)
 
   it("maps the caller to root inside, with hostname, mounts and loopback", function()
     if not reachable then return pending("uid " .. T.uid .. " cannot run " .. T.bin) end

@@ -82,7 +82,7 @@ int main(int argc, char **argv)
 ]]
 
 setup(function()
-  image = C.busybox_root()
+  image = C.busybox_root { shared = true } -- an image the unprivileged user can read
   -- a program whose interpreter does not exist: it passes the spec's
   -- check (an executable file) and fails at exec
   local f = assert(io.open(image .. "/bin/ghost", "w"))

@@ -485,3 +485,114 @@ describe("rootfs.unpack", function()
     end
   end)
 end)
+
+-- What another local user (uid 3001) or a container's own code can do to
+-- the roots root builds and runs, and what nsl refuses.
+describe("roots in shared places", function()
+  local OTHER = 3001
+  local function as_other(cmd)
+    return T.sh(("setpriv --reuid=%d --regid=%d --clear-groups sh -c %s 2>&1")
+      :format(OTHER, OTHER, T.quote(cmd)))
+  end
+  local dir, planted
+  before_each(function()
+    dir = H.tmpdir() -- 0700: only root gets in
+    planted = "/tmp/nsl-spec-planted-" .. nsl.getpid()
+  end)
+  after_each(function()
+    H.rmtree(dir)
+    os.execute("rm -rf " .. T.quote(planted))
+  end)
+
+  it("rootfs.busybox refuses a directory another user prepared, and never runs its /bin/sh", function()
+    -- the attack: a stamp and a size that match, and a /bin/sh of theirs
+    local size = nsl.lstat("/bin/busybox").size
+    local _, ok = as_other(([[
+      set -e; umask 022; mkdir -p %s/bin %s/etc; cp /bin/busybox %s/bin/busybox
+      printf 'busybox /bin/busybox %d\n' > %s/.nsl-busybox
+      printf '#!/bin/busybox sh\n/bin/busybox touch /pwned\nexec /bin/busybox sh "$@"\n' > %s/bin/sh
+      chmod 755 %s/bin/sh]]):gsub("%%s", planted):format(size))
+    assert.is_true(ok)
+    local bok, err = pcall(rootfs.busybox, planted)
+    assert.is_false(bok)
+    assert.matches("rootfs.busybox: " .. planted:gsub("%p", "%%%0") .. " is owned by uid 3001, not by you", err)
+    -- the same directory given as a root: other users reach it
+    local c = nsl.container { rootfs = planted, command = { "/bin/sh", "-c", "true" } }
+    local sok, serr = c:start()
+    assert.is_nil(sok)
+    assert.matches("other users can reach this directory", serr)
+    assert.is_nil(nsl.lstat(planted .. "/pwned"))
+  end)
+
+  it("rootfs.busybox writes through no link a container left in its root", function()
+    local bb = rootfs.busybox(dir .. "/bb").path
+    local victim = dir .. "/victim"
+    assert(nsl.mkdir(victim, 448))
+    write(victim .. "/file", "host\n")
+    -- a container's code may replace anything in its root
+    os.remove(bb .. "/.nsl-busybox")
+    os.remove(bb .. "/bin/busybox")
+    assert(nsl.symlink(victim .. "/file", bb .. "/bin/busybox"))
+    os.execute("rm -rf " .. T.quote(bb .. "/etc"))
+    assert(nsl.symlink(victim, bb .. "/etc"))
+    local ok, err = pcall(rootfs.busybox, bb)
+    assert.is_false(ok)
+    assert.matches("/etc is a symlink, not a directory: remove it and build again", err)
+    assert.are.same({ "file" }, nsl.readdir(victim))
+    assert.are.equal("host\n", read(victim .. "/file"))
+    -- once the link in place of a directory is gone, the build replaces
+    -- the link in place of bin/busybox, and writes nothing through it
+    os.remove(bb .. "/etc")
+    rootfs.busybox(bb)
+    assert.are.equal("file", nsl.lstat(bb .. "/bin/busybox").type)
+    assert.are.equal("host\n", read(victim .. "/file"))
+    assert.are.same({ "file" }, nsl.readdir(victim))
+  end)
+
+  it("a root-run container's setuid leftovers serve no other user", function()
+    local bb = rootfs.busybox(dir .. "/bb").path
+    local c = nsl.container { rootfs = bb,
+      command = { "/bin/sh", "-c", "cp /bin/busybox /.x && chmod 4755 /.x" } }
+    assert.are.same({ true, "exit", 0 }, { c:run() })
+    assert.are.equal(2541, nsl.lstat(bb .. "/.x").mode) -- it is there, setuid root
+    local out, ok = as_other("ls -l " .. bb .. "/.x")
+    assert.is_falsy(ok)
+    assert.matches("Permission denied", out)
+    -- a root in reach of others is refused before anything runs
+    os.execute("chmod 755 " .. T.quote(dir))
+    c = nsl.container { rootfs = bb, command = { "/bin/sh", "-c", "touch /.y" } }
+    local sok, err = c:start()
+    assert.is_nil(sok)
+    assert.matches("^rootfs: " .. bb:gsub("%p", "%%%0") .. ": other users can reach this directory", err)
+    assert.is_nil(nsl.lstat(bb .. "/.y"))
+    -- read-only and copy-on-write roots of the same directory still run
+    for _, r in ipairs { { image = bb }, { image = bb, writable = true } } do
+      assert.are.same({ true, "exit", 0 }, { nsl.container { rootfs = r, command = { "true" } }:run() })
+    end
+    -- and a container whose root is not the host's (a user namespace) too
+    assert.are.same({ true, "exit", 0 }, { nsl.container { rootfs = bb, command = { "true" },
+      user = { uid_map = { { 0, 100000, 1 } }, gid_map = { { 0, 100000, 1 } } } }:run() })
+  end)
+
+  it("rootfs.unpack refuses device nodes unless asked, another user's directory, and one others reach", function()
+    ustar(dir .. "/dev.tar", { { name = "etc/", type = "5" }, { name = "etc/loop", type = "4" } })
+    local ok, err = pcall(rootfs.unpack, dir .. "/dev.tar", dir .. "/u")
+    assert.is_false(ok)
+    assert.matches("refusing .*dev.tar: member \"etc/loop\" is a device node %(1 in all%); pass {devices = true}", err)
+    assert.is_false(exists(dir .. "/u"))
+    local r = rootfs.unpack(dir .. "/dev.tar", dir .. "/u", { devices = true })
+    assert.are.equal("block", nsl.lstat(r.path .. "/etc/loop").type)
+    -- another user's directory
+    assert.is_true(select(2, as_other("mkdir -m 700 " .. planted)))
+    ok, err = pcall(rootfs.unpack, dir .. "/dev.tar", planted)
+    assert.is_false(ok)
+    assert.matches("is owned by uid 3001, not by you", err)
+    -- a directory any user reaches: the archive's setuid files would serve them
+    local open = "/tmp/nsl-spec-open-" .. nsl.getpid()
+    finally(function() os.execute("rm -rf " .. T.quote(open)) end)
+    ok, err = pcall(rootfs.unpack, dir .. "/dev.tar", open)
+    assert.is_false(ok)
+    assert.matches("is within other users' reach", err)
+    assert.is_false(exists(open)) -- made by this call, and removed again
+  end)
+end)

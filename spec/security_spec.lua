@@ -8,7 +8,7 @@ local T = require "nsltest"
 local C = require "container_helpers"
 local container = require "nsl.container"
 
-local root, tools
+local root, shared, tools
 
 -- A setuid-root program that prints its effective uid (busybox drops
 -- setuid privileges by itself, so it cannot serve).
@@ -222,6 +222,7 @@ int main(int argc, char **argv)
 
 setup(function()
   root = C.busybox_root()
+  shared = C.busybox_root { shared = true } -- one the unprivileged user can reach
   tools = assert(nsl.mkdtemp("/tmp/nsl-spec-tools-"))
   assert(nsl.chmod(tools, 493))
   assert(nsl.mkdir(root .. "/suid", 493))
@@ -233,6 +234,7 @@ end)
 teardown(function()
   local left = C.children()
   C.remove(root)
+  C.remove(shared)
   C.remove(tools)
   assert.are.same({}, left)
 end)
@@ -485,7 +487,7 @@ describe("a default container", function()
       local c = nsl.container { rootfs = arg[1], init = true, command = { "sh", "-c",
         "head -c 4 /proc/1/exe | wc -c; (echo x >> /proc/1/exe) 2>/dev/null; echo write $?" } }
       print(c:run())
-    ]], root)
+    ]], shared)
     assert.are.equal("", err)
     assert.are.equal("4\nwrite 1\ntrue\texit\t0", out)
   end)
@@ -688,7 +690,7 @@ describe("a rootless caller", function()
       try({ uid_map = { { 0, me, 2 } } })                               -- its own and the next
       try({ uid_map = { { 0, me, 1 } }, gid_map = { { 0, 0, 1 } } })    -- root's group
       try({ uid_map = { { 0, me, 1 } }, gid_map = { { 0, nsl.getgid(), 1 } } }) -- its own
-    ]], root)
+    ]], shared)
     local lines = {}
     for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
     assert.matches("^false\t.*uid_map.*Operation not permitted", lines[1])
@@ -701,7 +703,7 @@ end)
 
 describe("an id map", function()
   it("is written once: neither the container nor its caller can write it again", function()
-    local c <close> = nsl.container { rootfs = root, command = { "sleep", "30" },
+    local c <close> = nsl.container { rootfs = shared, command = { "sleep", "30" },
       user = { uid_map = { { 0, 100000, 65536 } }, gid_map = { { 0, 100000, 65536 } } } }
     assert(c:start())
     local ok, msg, errno = nsl.idmap(c.pid, "uid", { { 0, 0, 1 } })

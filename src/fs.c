@@ -566,15 +566,10 @@ static int dir_gc(lua_State *L)
 	return 0;
 }
 
-/*
- * nsl.readdir(path) -> {name, ...}
- * The names in a directory, "." and ".." left out, in the order the file
- * system gives them. @see readdir(3)
- */
-static int l_readdir(lua_State *L)
+/* Pushes the names in the directory open at fd (which it takes, and
+ * closes), "." and ".." left out; what names it in an error. */
+int nsl_push_names(lua_State *L, int fd, const char *what)
 {
-	const char *path = nsl_checkname(L, 1, PATH_MAX, NULL);
-	nsl_checknargs(L, 1);
 	DIR **box = lua_newuserdatauv(L, sizeof *box, 0);
 	*box = NULL;
 	if (luaL_newmetatable(L, "nsl.dir")) {
@@ -582,9 +577,14 @@ static int l_readdir(lua_State *L)
 		lua_setfield(L, -2, "__gc");
 	}
 	lua_setmetatable(L, -2);
-	*box = opendir(path);
-	if (!*box)
-		return nsl_pusherrno(L, "readdir %s", path);
+	*box = fd < 0 ? NULL : fdopendir(fd);
+	if (!*box) {
+		int saved = errno;
+		if (fd >= 0)
+			close(fd);
+		errno = saved;
+		return nsl_pusherrno(L, "readdir %s", what);
+	}
 	lua_createtable(L, 16, 0);
 	lua_Integer n = 0;
 	struct dirent *e;
@@ -601,9 +601,21 @@ static int l_readdir(lua_State *L)
 	*box = NULL;
 	if (saved) {
 		errno = saved;
-		return nsl_pusherrno(L, "readdir %s", path);
+		return nsl_pusherrno(L, "readdir %s", what);
 	}
 	return 1;
+}
+
+/*
+ * nsl.readdir(path) -> {name, ...}
+ * The names in a directory, "." and ".." left out, in the order the file
+ * system gives them. @see readdir(3)
+ */
+static int l_readdir(lua_State *L)
+{
+	const char *path = nsl_checkname(L, 1, PATH_MAX, NULL);
+	nsl_checknargs(L, 1);
+	return nsl_push_names(L, open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), path);
 }
 
 const luaL_Reg nsl_fs_funcs[] = {

@@ -21,6 +21,7 @@ extern const luaL_Reg nsl_caps_funcs[];  /* caps.c, as nsl.caps */
 extern const luaL_Reg nsl_priv_funcs[];  /* caps.c, top level */
 extern const luaL_Reg nsl_fs_funcs[];    /* fs.c */
 extern const luaL_Reg nsl_fd_funcs[];    /* fd.c */
+extern const luaL_Reg nsl_owned_funcs[]; /* owned.c */
 extern const luaL_Reg nsl_sys_funcs[];   /* sys.c */
 extern const luaL_Reg nsl_tty_funcs[];   /* tty.c */
 extern const luaL_Reg nsl_plan_funcs[];  /* plan.c */
@@ -36,6 +37,10 @@ int nsl_plan_exec(const struct nsl_plan *plan, int shared);
  * caller (no go byte) and without staying on (no init): then the child
  * may share the caller's memory while the caller waits (ns.c). */
 int nsl_plan_runs_through(const struct nsl_plan *plan);
+
+/* fs.c: pushes the names in the directory open at fd (taken and closed;
+ * -1 with errno set pushes the failure), "." and ".." left out. */
+int nsl_push_names(lua_State *L, int fd, const char *what);
 
 /* Pushes nil, "<what>: <strerror>", errno and returns 3. */
 int nsl_pushfail(lua_State *L, const nsl_error *err);

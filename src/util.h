@@ -47,6 +47,12 @@ int nsl_resolve_fd(const char *root, const char *path, int create,
 int nsl_resolve_path(const char *root, const char *path, int create,
                      char *out, size_t outlen, nsl_error *err);
 
+/* owned.c: the directory at path if it is the caller's own (see
+ * nsl.owned_dir), as an O_PATH descriptor; mode >= 0 makes what is
+ * missing. nsl_remove_beneath removes rel beneath such a directory. */
+int nsl_owned_open(const char *path, int mode, int private, nsl_error *err);
+int nsl_remove_beneath(int dirfd, const char *rel, nsl_error *err);
+
 /* proc.c: execve through a search of path (the new environment's PATH);
  * returns only on failure, errno set. */
 void nsl_exec_search(const char *file, char **argv, char **envp,

@@ -837,6 +837,17 @@ local function abort(self, msg, fds)
   return nil, msg
 end
 
+-- Whether the container's root user is the host's: no user namespace,
+-- or one whose uid map takes some uid to 0, run by root.
+local function host_root(cfg)
+  if nsl.geteuid() ~= 0 then return false end
+  if not cfg.ns.user then return true end
+  for _, e in ipairs(cfg.uid_map or {}) do
+    if e[2] <= 0 and 0 < e[2] + e[3] then return true end
+  end
+  return false
+end
+
 -- The record a container starts with (see nsl.state).
 local anon_seq = 0
 local function new_record(cfg)
@@ -1161,7 +1172,7 @@ function Container:start()
     self._id = rec.id
   end
   self.detached = cfg.detach and true or nil
-  local ok, err = pcall(cfg.root.prepare, cfg.root, rec.root_owner)
+  local ok, err = pcall(cfg.root.prepare, cfg.root, rec.root_owner, host_root(cfg))
   self._root = cfg.root
   if not ok then return abort(self, "rootfs: " .. tostring(err), {}) end
   if persist then

@@ -11,8 +11,10 @@
 --   root:cleanup()      parent, after the container ended: removes what
 --                       prepare made (never a user's own directory)
 --
--- Nothing on the start path (prepare, mount) runs a shell: the builders
--- (busybox, unpack) may, they run before any container.
+-- Nothing on the start path (prepare, mount) runs a shell: unpack runs
+-- tar, before any container. The builders write only into a directory of
+-- the caller's own (nsl.owned_dir), through its handle: no link in it is
+-- followed.
 local nsl = require "nsl"
 
 local M = {}
@@ -43,21 +45,8 @@ local function is_dir(path)
   return kind(path) == "dir"
 end
 
-local EEXIST = 17
-
 local function mkdir(path, mode)
   return nsl.mkdir(path, mode or 493)
-end
-
--- mkdir -p for a directory nsl owns (/run/nsl/...).
-local function mkdirs(path, mode)
-  local sofar = path:sub(1, 1) == "/" and "" or "."
-  for part in path:gmatch("[^/]+") do
-    sofar = sofar .. "/" .. part
-    local ok, err, code = mkdir(sofar, mode)
-    if not ok and not (code == EEXIST and is_dir(sofar)) then return nil, err, code end
-  end
-  return true
 end
 
 local function copy_file(from, to)
@@ -72,21 +61,6 @@ local function copy_file(from, to)
   end
   src:close()
   return dst:close()
-end
-
-local function write_file(path, text)
-  local f, err = io.open(path, "w")
-  if not f then return nil, err end
-  f:write(text)
-  return f:close()
-end
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local data = f:read("a")
-  f:close()
-  return data
 end
 
 local function file_size(path)
@@ -117,8 +91,9 @@ local function make_state_dir(owner)
   local base, own = state_base()
   local tag = owner and (owner .. "-") or ""
   if own then
-    local ok, err = mkdirs(base, 493)
-    if not ok then return nil, err end
+    local d, err = nsl.owned_dir(base, { create = 448 })
+    if not d then return nil, err end
+    d:close()
     return nsl.mkdtemp(base .. "/root-" .. tag)
   end
   return nsl.mkdtemp(base .. "/nsl-root-" .. tag)
@@ -194,13 +169,81 @@ local function root_table(t)
   })
 end
 
--- busybox(dir [, {busybox = "/bin/busybox"}]) -> root description
--- Builds a minimal root in dir from a statically linked busybox: bin/busybox
--- with a symlink per applet, /etc/passwd, group, hosts, nsswitch.conf, and
--- empty dev, proc, sys, tmp, run, root, home. Idempotent: a root already
--- built from the same busybox is returned at once.
+-- ---- where builders put roots, and who can reach them ------------------------
+
+-- The caller's own place for the roots the builders make when given no
+-- directory: /var/lib/nsl/rootfs for root (/var/lib/nsl is 0700, so a
+-- setuid file or device node a container leaves in its root serves no
+-- one else, as docker's 0710 data directory); rootless
+-- $XDG_DATA_HOME/nsl/rootfs, else ~/.local/share/nsl/rootfs. Returns the
+-- path, or nil and why.
+function M.store()
+  if nsl.geteuid() == 0 then
+    local top, err = nsl.owned_dir("/var/lib/nsl", { create = 448, private = true })
+    if not top then return nil, err end
+    top:close()
+    return "/var/lib/nsl/rootfs"
+  end
+  local data = os.getenv("XDG_DATA_HOME")
+  if not (data and data:sub(1, 1) == "/") then
+    local home = os.getenv("HOME")
+    if not (home and home:sub(1, 1) == "/") then
+      return nil, "no place of your own for roots: set XDG_DATA_HOME or HOME, or give a directory"
+    end
+    data = home .. "/.local/share"
+  end
+  local top, err = nsl.owned_dir(data .. "/nsl", { create = 448 })
+  if not top then return nil, err end
+  top:close()
+  return data .. "/nsl/rootfs"
+end
+
+-- The directory a builder works in, the caller's own (made when missing):
+-- a handle on it, and whether this call made it.
+local function builder_dir(dir, default_name, who)
+  if dir == nil then
+    local store, err = M.store()
+    if not store then error(("%s: %s"):format(who, err), 3) end
+    dir = store .. "/" .. default_name
+  end
+  if dir == "/" then error(("%s: refusing to build into /"):format(who), 3) end
+  local k = kind(dir)
+  if k and k ~= "dir" then error(("%s: %s exists and is not a directory"):format(who, dir), 3) end
+  local d, err = nsl.owned_dir(dir, { create = 493 })
+  if not d then error(("%s: %s"):format(who, err), 3) end
+  return d, not k, dir
+end
+
+-- Whether users other than root can reach path (and so run a setuid file
+-- or open a device node in it): nil when a directory on its way, itself
+-- included, is root's and closed to others (no search bit for others, nor
+-- for its group unless that is root's group); else true and the path.
+function M.reachable(path)
+  local real = nsl.realpath(path)
+  if not real then return true, path end
+  local sofar = ""
+  for part in ("/" .. real):gmatch("[^/]*") do
+    if part ~= "" or sofar == "" then
+      sofar = part == "" and "/" or (sofar == "/" and "/" .. part or sofar .. "/" .. part)
+      local st = nsl.lstat(sofar)
+      if st and st.uid == 0 and st.mode & 1 == 0 and (st.mode & 8 == 0 or st.gid == 0) then
+        return nil
+      end
+    end
+  end
+  return true, real
+end
+
+-- busybox([dir] [, {busybox = "/bin/busybox"}]) -> root description
+-- Builds a minimal root in dir (by default M.store()/busybox) from a
+-- statically linked busybox: bin/busybox with a symlink per applet,
+-- /etc/passwd, group, hosts, nsswitch.conf, and empty dev, proc, sys, tmp,
+-- run, root, home. dir must be the caller's own (nsl.owned_dir); nothing
+-- in it is followed if it is a link. Idempotent: a root already built
+-- from the same busybox is returned at once.
 function M.busybox(dir, opts)
-  dir = check_path(dir, "rootfs.busybox: dir")
+  if type(dir) == "table" and opts == nil then dir, opts = nil, dir end
+  if dir ~= nil then dir = check_path(dir, "rootfs.busybox: dir") end
   if opts ~= nil and type(opts) ~= "table" then
     error("rootfs.busybox: options must be a table, got " .. type(opts), 2)
   end
@@ -222,44 +265,62 @@ function M.busybox(dir, opts)
   if not static then
     error(("rootfs.busybox: %s is dynamically linked; it needs the statically linked one (Debian's busybox-static)"):format(bb), 2)
   end
+  local d <close>, _, path = builder_dir(dir, "busybox", "rootfs.busybox")
   local stamp = ("busybox %s %d\n"):format(bb, size)
-  if read_file(dir .. "/" .. STAMP) == stamp and file_size(dir .. "/bin/busybox") == size then
-    return root_table { kind = "busybox", path = dir }
+  local built = d:lstat("bin/busybox")
+  if d:read(STAMP) == stamp and built and built.type == "file" and built.size == size then
+    return root_table { kind = "busybox", path = path }
   end
-  local k = kind(dir)
-  if k and k ~= "dir" then error(("rootfs.busybox: %s exists and is not a directory"):format(dir), 2) end
 
   -- The applets and where they live ("usr/bin/wget"); each link is
   -- relative, so it resolves the same inside and when seen from the host.
   local list = io.popen(quote(bb) .. " --list-full")
   local applets = {}
   for line in list:lines() do
-    if line:match("^[%w%._%[%]%-/]+$") and not line:find("..", 1, true) then
+    if line:match("^[%w%._%[%]%-/]+$") and not line:find("..", 1, true) and not line:find("//", 1, true) then
       applets[#applets + 1] = line
     end
   end
   list:close()
   if #applets == 0 then error(("rootfs.busybox: %s --list-full gave no applets"):format(bb), 2) end
 
-  local script = { "set -ef", "umask 022", "mkdir -p -- " .. quote(dir), "cd -- " .. quote(dir),
-    "mkdir -p bin sbin usr/bin usr/sbin etc dev proc sys tmp run root home var/tmp",
-    "chmod 1777 tmp var/tmp", "chmod 0700 root",
-    ("cp -f -- %s bin/.busybox.new && chmod 0755 bin/.busybox.new && mv -f bin/.busybox.new bin/busybox")
-      :format(quote(bb)) }
+  local function must(ok, err)
+    if not ok then error("rootfs.busybox: " .. tostring(err), 3) end
+  end
+  -- A directory, made or found: a link or a file in its place is refused.
+  local function dir_at(rel, mode)
+    local st = d:lstat(rel)
+    if not st then
+      local parent = rel:match("^(.*)/[^/]+$")
+      if parent then dir_at(parent, 493) end
+      return must(d:mkdir(rel, mode))
+    end
+    if st.type ~= "directory" then
+      must(nil, ("%s/%s is a %s, not a directory: remove it and build again"):format(path, rel, st.type))
+    end
+    if st.mode ~= mode then must(d:chmod(rel, mode)) end
+  end
+  for _, sub in ipairs { "bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "dev", "proc", "sys",
+                         "run", "home", "var" } do
+    dir_at(sub, 493)
+  end
+  dir_at("tmp", 1023); dir_at("var/tmp", 1023); dir_at("root", 448)
+  local src = assert(io.open(bb, "rb"))
+  local binary = src:read("a")
+  src:close()
+  must(d:write("bin/busybox", binary, 493))
   for _, a in ipairs(applets) do
     local target = a:match("^bin/[^/]+$") and "busybox"
       or (a:gsub("[^/]+/", "../"):gsub("[^/]*$", "") .. "bin/busybox")
-    script[#script + 1] = ("[ -e %s ] || [ -L %s ] || ln -s %s %s")
-      :format(quote(a), quote(a), quote(target), quote(a))
+    local parent = a:match("^(.*)/[^/]+$")
+    if parent then dir_at(parent, 493) end
+    if not d:lstat(a) then must(d:symlink(target, a)) end
   end
-  local ok = os.execute("sh -c " .. quote(table.concat(script, "\n")))
-  if not ok then error(("rootfs.busybox: building %s failed"):format(dir), 2) end
   for name, text in pairs(ETC) do
-    local path = dir .. "/etc/" .. name
-    if not kind(path) then assert(write_file(path, text)) end
+    if not d:lstat("etc/" .. name) then must(d:write("etc/" .. name, text, 420)) end
   end
-  assert(write_file(dir .. "/" .. STAMP, stamp))
-  return root_table { kind = "busybox", path = dir }
+  must(d:write(STAMP, stamp, 420))
+  return root_table { kind = "busybox", path = path }
 end
 
 -- host() -> root description
@@ -282,70 +343,110 @@ local function unsafe_member(name)
 end
 M._unsafe_member = unsafe_member
 
--- unpack(tarball, dir) -> root description
+-- The members of a tarball that are device nodes (GNU tar's long
+-- listing starts with b or c), those under dev/ left out: tar skips them.
+local function device_members(tarball)
+  local p = io.popen(("tar -tvf %s --quoting-style=escape 2>/dev/null"):format(quote(tarball)))
+  local found = {}
+  for line in p:lines() do
+    local t = line:sub(1, 1)
+    if t == "b" or t == "c" then
+      local name = line:match("%d%d:%d%d%S* (.*)$") or line
+      if not name:match("^%.?/?dev/") then found[#found + 1] = name end
+    end
+  end
+  p:close()
+  return found
+end
+
+-- unpack(tarball [, dir] [, {devices = true}]) -> root description
 -- Unpacks a tarball of a root file system (docker export, a packed
--- debootstrap tree; compressed or not) into dir, which must be absent or
--- empty. Members with absolute paths or '..' are refused before anything
--- is written; GNU tar defers symlinks that point outside until the end,
--- so no member is written through one. Device nodes under dev/ are left
--- out (a container gets its own /dev). Running it again on a directory
--- unpacked from the same tarball returns at once.
-function M.unpack(tarball, dir)
+-- debootstrap tree; compressed or not) into dir (by default
+-- M.store()/<the tarball's name>), which must be the caller's own and
+-- absent or empty. Members with absolute paths or '..' are refused before
+-- anything is written; GNU tar defers symlinks that point outside until
+-- the end, so no member is written through one. Device nodes under dev/
+-- are left out (a container gets its own /dev); elsewhere they refuse the
+-- tarball unless devices = true. Run by root, which keeps the archive's
+-- owners and setuid bits, dir must be out of other users' reach
+-- (M.reachable). Running it again on a directory unpacked from the same
+-- tarball returns at once.
+function M.unpack(tarball, dir, opts)
   tarball = check_path(tarball, "rootfs.unpack: tarball")
-  dir = check_path(dir, "rootfs.unpack: dir")
+  if type(dir) == "table" and opts == nil then dir, opts = nil, dir end
+  if dir ~= nil then dir = check_path(dir, "rootfs.unpack: dir") end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("rootfs.unpack: options must be a table, got " .. type(opts), 2)
+  end
+  opts = opts or {}
+  for k, v in pairs(opts) do
+    if k ~= "devices" then
+      error(("rootfs.unpack: unknown option '%s' (expected devices)"):format(tostring(k)), 2)
+    end
+    if type(v) ~= "boolean" then error("rootfs.unpack: devices must be a boolean, got " .. type(v), 2) end
+  end
   if dir == "/" then error("rootfs.unpack: refusing to unpack into /", 2) end
   if kind(tarball) ~= "file" then
     local _, err = io.open(tarball, "r")
     error(("rootfs.unpack: tarball %s: %s"):format(tarball, err or "not a regular file"), 2)
   end
+  local stem = tarball:match("([^/]+)$"):gsub("%.t[gx]z$", ""):gsub("%.tar[%.%w]*$", "")
+  local d <close>, created, path = builder_dir(dir, "unpack-" .. stem, "rootfs.unpack")
   local stamp = ("unpacked %s %d\n"):format(tarball, file_size(tarball))
-  local stamp_path = dir .. "/.nsl-unpacked"
-  if read_file(stamp_path) == stamp then
-    return root_table { kind = "unpack", path = dir }
+  if d:read(".nsl-unpacked") == stamp then
+    return root_table { kind = "unpack", path = path }
   end
-  local k = kind(dir)
-  if k and k ~= "dir" then error(("rootfs.unpack: %s exists and is not a directory"):format(dir), 2) end
-  if k then
-    local p = io.popen("ls -A -- " .. quote(dir))
-    local first = p:read("l")
-    p:close()
-    if first then error(("rootfs.unpack: %s is not empty"):format(dir), 2) end
+  local function give_up(msg)
+    if created then d:close(); nsl.rmdir(path) end
+    error("rootfs.unpack: " .. msg, 3)
   end
+  local root = nsl.geteuid() == 0
+  if root then
+    local open, real = M.reachable(path)
+    if open then
+      give_up(("%s is within other users' reach (every directory on its way lets them through), "
+        .. "and the archive's setuid files and owners are kept: unpack under a directory only root "
+        .. "can enter, such as the default (nsl.rootfs.unpack(tarball))"):format(real))
+    end
+  end
+  if #d:list() > 0 then give_up(("%s is not empty"):format(path)) end
 
   -- First pass: every member's name, one per line, escapes for odd bytes.
   local p = io.popen(("tar -tf %s --quoting-style=escape 2>&1"):format(quote(tarball)))
   local names = p:read("a")
   local ok = p:close()
   if not ok then
-    error(("rootfs.unpack: %s is not a readable tarball: %s"):format(tarball, (names:gsub("\n$", ""))), 2)
+    give_up(("%s is not a readable tarball: %s"):format(tarball, (names:gsub("\n$", ""))))
   end
   for name in names:gmatch("[^\n]+") do
     local why = unsafe_member(name)
     if why then
-      error(("rootfs.unpack: refusing %s: member %q has %s"):format(tarball, name, why), 2)
+      give_up(("refusing %s: member %q has %s"):format(tarball, name, why))
+    end
+  end
+  if not opts.devices then
+    local devices = device_members(tarball)
+    if #devices > 0 then
+      give_up(("refusing %s: member %q is a device node (%d in all); pass {devices = true} to unpack them")
+        :format(tarball, devices[1], #devices))
     end
   end
 
-  local root = nsl.geteuid() == 0
-  local created = not k
-  local cmd = ("mkdir -p -- %s && tar -xf %s -C %s --numeric-owner %s --exclude='./dev/*' --exclude='dev/*' --delay-directory-restore 2>&1")
-    :format(quote(dir), quote(tarball), quote(dir),
+  local cmd = ("tar -xf %s -C %s --numeric-owner %s --exclude='./dev/*' --exclude='dev/*' --delay-directory-restore 2>&1")
+    :format(quote(tarball), quote(path),
       root and "--same-owner --same-permissions --xattrs --xattrs-include='*'" or "--no-same-owner")
   p = io.popen(cmd)
   local out = p:read("a")
   ok = p:close()
   if not ok then
-    -- Leave dir as it was: absent, or empty. Neither rm nor find follows
-    -- the symlinks the tarball made.
-    if created then
-      os.execute("rm -rf --one-file-system -- " .. quote(dir))
-    else
-      os.execute("find " .. quote(dir) .. " -xdev -mindepth 1 -delete 2>/dev/null")
-    end
-    error(("rootfs.unpack: unpacking %s into %s failed: %s"):format(tarball, dir, (out:gsub("\n$", ""))), 2)
+    -- Leave dir as it was: absent, or empty; nothing the tarball made is
+    -- followed (nsl.owned_dir's remove).
+    for _, name in ipairs(d:list() or {}) do d:remove(name) end
+    give_up(("unpacking %s into %s failed: %s"):format(tarball, path, (out:gsub("\n$", ""))))
   end
-  assert(write_file(stamp_path, stamp))
-  return root_table { kind = "unpack", path = dir }
+  local wok, werr = d:write(".nsl-unpacked", stamp, 420)
+  if not wok then error("rootfs.unpack: " .. tostring(werr), 2) end
+  return root_table { kind = "unpack", path = path }
 end
 
 -- ---- root objects -------------------------------------------------------------
@@ -431,13 +532,29 @@ local function require_dir(path, what)
   error(("%s %s: not a directory"):format(what, path), 3)
 end
 
-function Root:prepare(owner)
+-- A container whose root user is the host's root (no user namespace, or
+-- one that maps uid 0 to 0) can make setuid-root files and device nodes
+-- in a writable root: the directory must be out of other users' reach.
+local function check_private(path, what)
+  local open, real = M.reachable(path)
+  if not open then return end
+  error(("%s%s: other users can reach this directory, and the container's root is the host's "
+    .. "root: a setuid file or device node it made there would serve them. Keep it under a "
+    .. "directory only root can enter (nsl.rootfs.busybox() and unpack() build under "
+    .. "/var/lib/nsl/rootfs, 0700), or give it read-only ({image = dir}) or copy-on-write "
+    .. "({image = dir, writable = true})"):format(what, real), 3)
+end
+
+-- prepare(owner, host_root): host_root says the container's root user is
+-- the host's (see check_private).
+function Root:prepare(owner, host_root)
   if self.prepared then return self end
   if self.kind == "dir" then
     require_dir(self.path, self.readonly and "rootfs.image" or "rootfs")
     if self.path == "/" then
       error("rootfs: the host's / cannot be a container's root; use nsl.rootfs.host() for its programs read-only", 2)
     end
+    if host_root and not self.readonly then check_private(self.path, "") end
   elseif self.kind == "overlay" then
     require_dir(self.image, "rootfs.image")
     check_overlay_path(self.image, "rootfs.image")
@@ -448,6 +565,7 @@ function Root:prepare(owner)
         if not ok then error(("rootfs.upper: %s"):format(err), 2) end
       end
       require_dir(self.upper_dir, "rootfs.upper")
+      if host_root then check_private(self.upper_dir, "upper ") end
       -- The work directory must be on the upper's file system: its sibling.
       local work = self.upper_dir .. ".nsl-work"
       local ok, err = mkdir(work, 448)
@@ -573,23 +691,18 @@ function Root:mount()
   return top
 end
 
--- Removes a work directory nsl made for overlayfs. The kernel leaves
--- its work/work (mode 0) and may keep a shared whiteout in it ("#3e"),
--- whose name nsl cannot know without reading the directory: then rm(1)
--- does it, after the container ended, never on the start path.
+-- Removes a work directory nsl made for overlayfs (the kernel leaves its
+-- work/work at mode 0, and may keep a shared whiteout in it), in process
+-- and beneath its parent, which must be the caller's own: nothing in it
+-- is followed, no other file system entered.
 local function remove_work(work)
   if not nsl.lstat(work) then return true end
-  for _, sub in ipairs { "/work", "/index" } do
-    local st = nsl.lstat(work .. sub)
-    if st and st.type == "directory" then
-      nsl.chmod(work .. sub, 448)
-      local ok, _, code = nsl.rmdir(work .. sub)
-      if not ok and code == 39 then -- ENOTEMPTY
-        os.execute("rm -rf --one-file-system -- " .. quote(work .. sub))
-      end
-    end
-  end
-  return rmdir(work)
+  local parent, name = work:match("^(.*)/([^/]+)$")
+  local d, err = nsl.owned_dir(parent == "" and "/" or parent)
+  if not d then return nil, err end
+  local ok, rerr = d:remove(name)
+  d:close()
+  return ok, rerr
 end
 
 -- Undoes a prepare() that failed half-way, kept upper layer included.
@@ -642,10 +755,15 @@ function M.sweep(owner)
   local prefix = (own and "root-" or "nsl-root-") .. owner .. "-"
   for _, name in ipairs(nsl.readdir(base) or {}) do
     if name:sub(1, #prefix) == prefix and #name == #prefix + 6 then
-      local dir = base .. "/" .. name
-      rmdir(dir .. "/merged")
-      if kind(dir .. "/work") then remove_work(dir .. "/work") end
-      rmdir(dir)
+      -- only a directory of the caller's own (another user may have put
+      -- one with this name in /tmp)
+      local d = nsl.owned_dir(base .. "/" .. name)
+      if d then
+        nsl.rmdir(base .. "/" .. name .. "/merged")
+        if d:lstat("work") then d:remove("work") end
+        d:close()
+        rmdir(base .. "/" .. name)
+      end
     end
   end
 end

@@ -15,11 +15,19 @@ local APPLETS = {
 }
 
 -- A minimal root in a new temporary directory: /bin/busybox and its
--- applets, and empty /proc, /sys, /dev, /tmp, /etc, /root. Readable by
--- everyone, so that rootless runs can use it too.
-function C.busybox_root()
+-- applets, and empty /proc, /sys, /dev, /tmp, /etc, /root. It lies in a
+-- directory only root can enter (DIR/root, DIR 0700), as nsl asks of a
+-- writable root whose container is the host's root; {shared = true}
+-- gives one that everyone can reach, for rootless runs.
+function C.busybox_root(opts)
   local dir = assert(nsl.mkdtemp("/tmp/nsl-spec-root-"))
-  assert(nsl.chmod(dir, 493))
+  if opts and opts.shared then
+    assert(nsl.chmod(dir, 493))
+  else
+    dir = dir .. "/root"
+    assert(nsl.mkdir(dir, 493))
+    assert(nsl.chmod(dir, 493))
+  end
   for _, d in ipairs({ "bin", "proc", "sys", "dev", "tmp", "etc", "root" }) do
     assert(nsl.mkdir(dir .. "/" .. d, 493))
   end
@@ -39,6 +47,7 @@ end
 -- refuses when something is still mounted under it).
 function C.remove(dir)
   assert(dir:match("^/tmp/nsl%-"), "refusing to remove " .. dir)
+  dir = dir:match("^(/tmp/nsl%-spec%-root%-[^/]+)/root$") or dir
   local mounted = C.mounts_under(dir)
   assert(#mounted == 0, "still mounted: " .. table.concat(mounted, ", "))
   os.execute("rm -rf " .. T.quote(dir))

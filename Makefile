@@ -1,13 +1,14 @@
 # nsl — build, install and test.
 #
 #   make                 the module build/lib/nsl/core.so, the binary build/bin/nsl
-#                        and build/bin/nsl-monitor (supervises detached containers)
+#                        build/bin/nsl-monitor (supervises detached containers)
+#                        and build/bin/nsl-init (a container's PID 1)
 #   make demo            install missing Debian packages, build, run examples/hello.lua
 #   make test            the same set-up, then the whole spec suite, as root
 #                        (ends with "N passed, N failed")
 #   make check-asan      the suite again under AddressSanitizer and UBSan
 #   make check-valgrind  100 containers from one script under valgrind (memcheck)
-#   make install         PREFIX=/usr/local DESTDIR= : bin/nsl, libexec/nsl/nsl-monitor,
+#   make install         PREFIX=/usr/local DESTDIR= : bin/nsl, libexec/nsl/nsl-{monitor,init},
 #                        lib/lua/5.4, share/lua/5.4, share/man/man1/nsl.1
 #   make bench           the benchmarks (not tests)
 
@@ -47,7 +48,7 @@ NSL_CFLAGS := -std=gnu11 -fPIC -fno-strict-aliasing -fstack-protector-strong \
             $(WARNINGS) -Iinclude -Isrc -I$(BUILD) $(PKG_CFLAGS) $(CFLAGS) $(SANITIZE)
 NSL_LDFLAGS := $(LDFLAGS) $(SANITIZE)
 
-CORE_SRC := $(filter-out src/main.c src/monitor.c,$(wildcard src/*.c))
+CORE_SRC := $(filter-out src/main.c src/monitor.c src/init.c,$(wildcard src/*.c))
 CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
 LUA_SRC  := $(shell find lua -name '*.lua' | sort)
 HEADERS  := $(wildcard include/*.h src/*.h)
@@ -55,9 +56,10 @@ HEADERS  := $(wildcard include/*.h src/*.h)
 MODULE   := $(BUILD)/lib/nsl/core.so
 BINARY   := $(BUILD)/bin/nsl
 MONITOR  := $(BUILD)/bin/nsl-monitor
+INIT     := $(BUILD)/bin/nsl-init
 
 .PHONY: all docs deps demo test check-asan check-valgrind install uninstall clean bench examples
-all: $(MODULE) $(BINARY) $(MONITOR)
+all: $(MODULE) $(BINARY) $(MONITOR) $(INIT)
 
 # docs/reference.md comes from the doc comments in src/, area by area.
 DOC_ORDER := src/ns.c src/uts.c src/mount.c src/proc.c src/caps.c
@@ -101,6 +103,13 @@ $(MONITOR): src/monitor.c | $(BUILD)/bin
 	$(CC) $(CPPFLAGS) -std=gnu11 -fstack-protector-strong $(WARNINGS) $(CFLAGS) \
 	    -static $(LDFLAGS) -o $@ $<
 
+# A container's init (PID 1 by default with a pid namespace): static and
+# small for the same reasons, executed from the host at the end of the
+# set-up, so that the init holds no copy of the caller's memory.
+$(INIT): src/init.c | $(BUILD)/bin
+	$(CC) $(CPPFLAGS) -std=gnu11 -fstack-protector-strong $(WARNINGS) $(CFLAGS) \
+	    -static $(LDFLAGS) -o $@ $<
+
 # The suite runs in busted under the freshly built host binary, which has
 # the module and the Lua layer built in; spec/support/summary.lua prints
 # the closing "N passed, N failed" line.
@@ -139,6 +148,7 @@ install: all
 	    $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(BINARY) $(DESTDIR)$(PREFIX)/bin/nsl
 	install -m 755 $(MONITOR) $(DESTDIR)$(PREFIX)/libexec/nsl/nsl-monitor
+	install -m 755 $(INIT) $(DESTDIR)$(PREFIX)/libexec/nsl/nsl-init
 	install -m 644 docs/nsl.1 $(DESTDIR)$(PREFIX)/share/man/man1/nsl.1
 	install -m 755 $(MODULE) $(DESTDIR)$(PREFIX)/lib/lua/5.4/nsl/core.so
 	install -m 644 lua/nsl.lua $(DESTDIR)$(PREFIX)/share/lua/5.4/nsl.lua

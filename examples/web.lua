@@ -27,9 +27,8 @@ local ok, page = pcall(function()
       f:write("hello from ", nsl.gethostname(), "\n")
       f:close()
     end,
-    -- A small init as PID 1 passes TERM on to httpd (a PID 1 without a
-    -- handler would not die of it).
-    init = true,
+    -- nsl's init, PID 1 by default, passes TERM on to httpd (httpd as
+    -- PID 1, with init = false, would not die of it).
     command = { "httpd", "-f", "-p", "8080", "-h", "/www" },
   }
   assert(c:start())

@@ -88,11 +88,11 @@ describe("nsl.container spec errors", function()
 end)
 
 describe("nsl.container run", function()
-  it("runs the command as PID 1 with its own hostname and only lo, up", function()
-    local out, ok, how, n = sh("echo $$; hostname; ip -o link | cut -d' ' -f2,3",
+  it("runs the command as PID 2 under its init, with its own hostname and only lo, up", function()
+    local out, ok, how, n = sh("echo $$; cat /proc/1/comm; hostname; ip -o link | cut -d' ' -f2,3",
       { hostname = "box1" })
     assert.are.same({ true, "exit", 0 }, { ok, how, n })
-    assert.are.equal("1\nbox1\nlo: <LOOPBACK,UP,LOWER_UP>", out)
+    assert.are.equal("2\nnsl-init\nbox1\nlo: <LOOPBACK,UP,LOWER_UP>", out)
     assert.are_not.equal("box1", nsl.gethostname())
     assert_clean()
   end)
@@ -156,7 +156,7 @@ describe("nsl.container run", function()
       return 5
     end }
     assert.are.same({ nil, "exit", 5 }, { ok, how, n })
-    assert.are.equal("1\tlua-inside\ttrue\tCAP_CHOWN", out)
+    assert.are.equal("2\tlua-inside\ttrue\tCAP_CHOWN", out) -- under the init
   end)
 
   it("runs setup inside before hardening ends, on_start outside with the pid", function()
@@ -222,14 +222,14 @@ describe("nsl.container run", function()
     io.stdout:flush()
     local saved = assert(nsl.dup2(1, 198))
     assert(nsl.dup2(w, 1))
-    local ok, how, n = c:exec({ "sh", "-c", "hostname; cat /proc/1/cmdline | tr '\\0' ' '; exit 6" })
+    local ok, how, n = c:exec({ "sh", "-c", "hostname; cat /proc/1/cmdline /proc/2/cmdline | tr '\\0' ' '; exit 6" })
     assert(nsl.dup2(saved, 1))
     nsl.close(saved)
     nsl.close(w)
     local out = assert(nsl.read(r, 4096))
     nsl.close(r)
     assert.are.same({ nil, "exit", 6 }, { ok, how, n })
-    assert.are.equal("ex\nsleep 30 ", out)
+    assert.matches("^ex\nnsl%-init %-s %d+ %-d %-%- sleep 30 sleep 30 $", out)
     assert.are.equal(nsl.nsid(c.pid, "uts"), c:nsid("uts"))
     assert.are_not.equal(nsl.nsid("self", "uts"), c:nsid("uts"))
   end)
@@ -437,7 +437,7 @@ describe("nsl.container rootless", function()
     ]]):format(root))
     assert.are.equal("", err)
     assert.is_true(ok)
-    assert.are.equal("0\n1\nrl\nok\nlo: <LOOPBACK,UP,LOWER_UP>\nCapBnd:\t00000000a80425fb\n" ..
+    assert.are.equal("0\n2\nrl\nok\nlo: <LOOPBACK,UP,LOWER_UP>\nCapBnd:\t00000000a80425fb\n" ..
       "fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero ", out)
   end)
 

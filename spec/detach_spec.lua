@@ -154,8 +154,9 @@ describe("detached containers", function()
 
   it("are reached by exec (namespaces, root, env, caps, cgroup) and stopped by kill", function()
     local name = "dt-exec-" .. tag
+    -- init = false: sleep is PID 1, which ignores TERM (for kill -t below)
     local _, err, code = detached(name, [[{"sleep", "60"}]],
-      [[env = { GREETING = "hi" }, limits = { pids = 20 }, hostname = "inner"]])
+      [[env = { GREETING = "hi" }, limits = { pids = 20 }, hostname = "inner", init = false]])
     assert.are.equal(0, code, err)
     local out, e, c = cli("exec " .. name .. [[ sh -c 'echo $GREETING $(hostname); cat /proc/1/cmdline | tr "\0" " "; grep -E "^(CapEff|NoNewPrivs)" /proc/self/status; grep pids /proc/self/cgroup; exit 3']])
     assert.are.equal(3, c, e)

@@ -109,7 +109,7 @@ end
 
 local container_checks = {
   hello = function(out)
-    assert.matches("inside:  hostname hello, pid 1, user 0", out, 1, true)
+    assert.matches("inside:  hostname hello, pid 2 (1 is nsl-init), user 0", out, 1, true)
     assert.matches("the container ended: true exit 0", out, 1, true)
   end,
   pipeline = function(out)

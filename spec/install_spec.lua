@@ -35,6 +35,13 @@ describe("make install", function()
     assert.matches("^nsl%-monitor: ", out)
   end)
 
+  it("puts the containers' init in libexec/nsl", function()
+    local m = prefix .. "/libexec/nsl/nsl-init"
+    local out, _, _, code = T.sh(T.quote(m) .. " 2>&1")
+    assert.are.equal(125, code)
+    assert.matches("^usage: nsl%-init ", out)
+  end)
+
   it("lets lua5.4 require \"nsl\" with the prefix's standard paths, from any directory", function()
     local out, ok = lua([[
       local nsl = require "nsl"

@@ -356,14 +356,16 @@ describe("a named container seen from another process", function()
       print(c:exec({ "sh", "-c", %q }))
     ]]):format(name, table.concat({
       "echo $GREETING $(hostname)",
-      "tr '\\0' ' ' < /proc/1/cmdline; echo",
+      "tr '\\0' ' ' < /proc/1/cmdline; tr '\\0' ' ' < /proc/2/cmdline; echo",
       "for ns in mnt uts ipc pid net; do readlink /proc/self/ns/$ns; done",
       "grep -E '^(CapEff|NoNewPrivs):' /proc/self/status",
       V2 and "grep '^0::' /proc/self/cgroup" or "grep -E '^[0-9]+:(pids|memory):' /proc/self/cgroup",
       "exit 3",
     }, "; ")))
     assert.are.equal(0, code, err)
-    local want = { "hi inner", "sleep 30 " }
+    local init_line = out:match("^[^\n]*\n([^\n]*)") or ""
+    assert.matches("^nsl%-init %-s %d+ %-d %-%- sleep 30 sleep 30 $", init_line)
+    local want = { "hi inner", init_line }
     for _, ns in ipairs({ "mnt", "uts", "ipc", "pid", "net" }) do
       want[#want + 1] = nsl.readlink(("/proc/%d/ns/%s"):format(c.pid, ns))
       assert.are_not.equal(nsl.readlink("/proc/self/ns/" .. ns), want[#want])
@@ -398,7 +400,7 @@ describe("a named container seen from another process", function()
     assert.are.equal(0, code, err)
     local memory, pids, cpu, killed = out:match("^(%d+)\t(%d+)\t(%S+)\n(%S+)$")
     assert.is_true(tonumber(memory) > 0, out)
-    assert.are.equal("1", pids)
+    assert.are.equal("2", pids) -- the init and sleep
     assert.is_truthy(tonumber(cpu), out)
     assert.are.equal("true", killed)
     assert.are.same({ nil, "signal", 9 }, { wait_for(c, 5) })
@@ -412,16 +414,17 @@ describe("limits", function()
 
   it("memory: a container over its limit is killed, and wait says \"oom\"", function()
     local name = name_for("oom")
+    -- init = false: the killed command is PID 1 (under the init, the next test)
     local c = nsl.container { name = name, rootfs = root, limits = { memory = "16M" },
-      command = BALLOON }
+      init = false, command = BALLOON }
     defer(function() c:destroy() end)
     assert.are.same({ nil, "signal", 9, "oom" }, { c:run() })
     assert.are.same({}, cgroup_dirs(name))
     assert.is_nil(nsl.lstat(STATE_ROOT .. "/" .. name))
   end)
 
-  it("memory: with init = true the fourth value is still \"oom\"", function()
-    local c = nsl.container { name = name_for("oominit"), rootfs = root, init = true,
+  it("memory: under the init (the default) the fourth value is still \"oom\"", function()
+    local c = nsl.container { name = name_for("oominit"), rootfs = root,
       limits = { memory = "16M" }, command = BALLOON }
     defer(function() c:destroy() end)
     local r = table.pack(c:run())
@@ -450,7 +453,10 @@ describe("limits", function()
     local ids = my_anon_records()
     assert.are.equal(1, #ids)
     assert.is_true(#cgroup_dirs(ids[1]) > 0)
-    assert.are.same({ nil, "signal", 9, "oom" }, { wait_for(c) })
+    -- the init's 137 for its killed command, or signal 9 (see above)
+    local r = table.pack(wait_for(c))
+    assert.are.equal("oom", r[4])
+    assert.is_true(r[2] .. " " .. r[3] == "exit 137" or r[2] .. " " .. r[3] == "signal 9")
     assert.are.same({}, cgroup_dirs(ids[1]))
     assert.are.same({}, my_anon_records())
   end)
@@ -469,8 +475,8 @@ describe("limits", function()
     assert.is_truthy(wait_until(function() return read(root .. donefile) end, 10))
     assert.are.equal("2\n", read(root .. donefile))
     assert.matches("can't fork", read(root .. errfile), 1, true)
-    -- 16 = PID 1, the subshell and 14 sleeps
-    assert.are.equal("14\n", read(root .. countfile))
+    -- 16 = the init, the shell, the subshell and 13 sleeps
+    assert.are.equal("13\n", read(root .. countfile))
     assert.are.equal(15, assert(c:stats()).pids)
     assert.are.equal("host ok", (T.sh("echo host ok")))
     c:kill("KILL")
@@ -482,13 +488,13 @@ describe("limits", function()
     local c = start { name = name_for("stats"), limits = {}, command = { "sleep", "30" } }
     local before = assert(c:stats())
     assert.is_true(before.memory > 0)
-    assert.are.equal(1, before.pids)
+    assert.are.equal(2, before.pids) -- the init and sleep
     assert.is_true(before.cpu > 0)
     assert.are.same({ true, "exit", 0 },
       { c:exec({ "sh", "-c", "i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done" }) })
     local after = assert(c:stats())
     assert.is_true(after.cpu > before.cpu + 0.01, ("cpu %g -> %g"):format(before.cpu, after.cpu))
-    assert.are.equal(1, after.pids)
+    assert.are.equal(2, after.pids)
     c:kill("KILL")
     wait_for(c)
     local s, err = c:stats()
@@ -662,7 +668,8 @@ describe("stop_timeout", function()
   it("ends `nsl run` with 137 about stop_timeout seconds after a TERM its PID 1 ignores", function()
     local name = name_for("stopto")
     local h = spawn_script(([[
-      return { name = %q, rootfs = %q, command = { "sleep", "60" }, stop_timeout = 1 }
+      return { name = %q, rootfs = %q, command = { "sleep", "60" }, stop_timeout = 1,
+        init = false } -- sleep as PID 1 ignores TERM (under an init it would die of it)
     ]]):format(name, root))
     -- running: recorded with its pid (signals are forwarded from then on)
     assert.is_true(wait_until(function()
@@ -691,7 +698,8 @@ end)
 
 describe("c:stop", function()
   it("sends TERM, then KILL after grace seconds", function()
-    local c = start { name = name_for("stop"), command = { "sleep", "30" } }
+    -- init = false: sleep as PID 1 ignores TERM
+    local c = start { name = name_for("stop"), init = false, command = { "sleep", "30" } }
     local t0 = nsl.time()
     assert.are.same({ nil, "signal", 9 }, { c:stop(1) })
     local took = nsl.time() - t0
@@ -708,7 +716,8 @@ describe("c:stop", function()
   end)
 
   it("waits the spec's stop_timeout when no grace is given", function()
-    local c = start { name = name_for("stopdef"), stop_timeout = 1, command = { "sleep", "30" } }
+    local c = start { name = name_for("stopdef"), stop_timeout = 1, init = false,
+      command = { "sleep", "30" } }
     local t0 = nsl.time()
     assert.are.same({ nil, "signal", 9 }, { c:stop() })
     local took = nsl.time() - t0
@@ -841,8 +850,8 @@ print(row["name"], row["id"], row["pid"], row["status"], type(row["uptime"]).__n
     assert.are.equal(1, code)
     assert.are.equal(("nsl: kill: no container named %s\n"):format(name), err)
 
-    -- sleep as PID 1 ignores TERM
-    c = start { name = name_for("clikillt"), command = { "sleep", "60" } }
+    -- sleep as PID 1 (init = false) ignores TERM
+    c = start { name = name_for("clikillt"), init = false, command = { "sleep", "60" } }
     local t0 = nsl.time()
     _, err, code = nslcmd("kill -t 1 " .. c.name)
     local took = nsl.time() - t0

@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -72,7 +73,7 @@ static const unsigned char op_nargs[] = {
 	1, 2, 5, 3, 2, 2,
 	2, 1, 0, 1, 1, 1,
 	1, 3, 2, 1, 0, 0, 0,
-	3, 2, 1, 1, 1,
+	4, 2, 1, 1, 1,
 };
 
 /* Step flags: a fallback is a "try" step followed by an "otherwise" one. */
@@ -91,6 +92,7 @@ struct step {
 
 struct nsl_plan {
 	int status_fd, go_fd;
+	unsigned long title[4];  /* init: the caller's argv and environ areas */
 	size_t n;
 	struct step steps[];
 };
@@ -185,6 +187,15 @@ static int do_exec(struct run *r, const struct step *st)
 		/* every descriptor the child holds stays open, but the status pipe */
 		keep_all_fds(p->status_fd);
 	}
+	int init_fd = (int)st->n[1];
+	if (init_fd >= 0) {
+		/* an init (nsl-init) execs the command and reports its exec on
+		 * the status pipe; its own binary is no descriptor of the
+		 * container's */
+		if (p->status_fd >= 0)
+			fcntl(p->status_fd, F_SETFD, 0);
+		fcntl(init_fd, F_SETFD, FD_CLOEXEC);
+	}
 	if (r->shared) {
 		/* A handler of the caller's would run on the caller's memory:
 		 * the defaults the exec would give, before signals come in. */
@@ -201,18 +212,75 @@ static int do_exec(struct run *r, const struct step *st)
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	nsl_exec_search(st->argv[0], st->argv, envp, path);
+	if (init_fd >= 0)
+		syscall(SYS_execveat, init_fd, "", st->argv, envp, AT_EMPTY_PATH);
+	else
+		nsl_exec_search(st->argv[0], st->argv, envp, path);
 	int saved = errno;
+	if (init_fd >= 0 && p->status_fd >= 0)
+		fcntl(p->status_fd, F_SETFD, FD_CLOEXEC);
 	/* no step name here: the message is nsl.exec's, "exec X: reason" */
 	snprintf(r->msg, sizeof r->msg, "exec %s: %s", st->argv[0], strerror(saved));
 	return saved == ENOENT ? 127 : 126;
 }
 
-/* init = true: the rest of the plan runs in a child of this process,
+/* Has the caller, the reader of the plan's status pipe, gone? A pipe
+ * with no reader left polls POLLERR at its write end. In a new pid
+ * namespace getppid() is 0 whoever the parent is, so the pipe is what
+ * tells. Without a status pipe nothing can be told: 0. */
+static int caller_gone(const struct nsl_plan *p)
+{
+	if (p->status_fd < 0)
+		return 0;
+	struct pollfd pfd = {.fd = p->status_fd, .events = POLLOUT};
+	return NSL_RETRY(poll(&pfd, 1, 0)) == 1 && (pfd.revents & (POLLERR | POLLNVAL)) != 0;
+}
+
+/* The init is a copy of the caller: its command line and environment
+ * would be the caller's (`nsl run SCRIPT ARGS`, /proc/1/cmdline inside).
+ * The areas were read in the caller, whose copy the init is (same
+ * addresses). The command line becomes "nsl-init" before the fork, so
+ * that the command never sees the caller's (a last byte that is not NUL
+ * makes the kernel show the area up to its first NUL, setproctitle's
+ * convention); the environment is wiped after, in the init only, as the
+ * child may still read it. */
+static void init_title(const struct nsl_plan *p)
+{
+	static const char name[] = "nsl-init";
+	char *arg = (char *)p->title[0];
+	prctl(PR_SET_NAME, name, 0, 0, 0);
+	if (!arg || p->title[1] < p->title[0] + 2)
+		return;
+	size_t len = p->title[1] - p->title[0];
+	memset(arg, 0, len);
+	memcpy(arg, name, len - 2 < sizeof name - 1 ? len - 2 : sizeof name - 1);
+	arg[len - 1] = ' ';
+}
+
+static void init_wipe_environ(const struct nsl_plan *p)
+{
+	if (p->title[2] && p->title[3] > p->title[2])
+		memset((char *)p->title[2], 0, p->title[3] - p->title[2]);
+}
+
+/* The init step: the rest of the plan runs in a child of this process,
  * which stays as PID 1, forwards signals, reaps orphans and exits with
- * the command's status. Returns 0 in the child. */
+ * the command's status; the kernel then kills whatever is left in its
+ * pid namespace. Returns 0 in the child.
+ * The init ends with its caller whatever the command does to its own
+ * credentials (a change of uid or gid clears the command's parent-death
+ * signal): the init's own is armed again here, as a step before (a setup
+ * hook) may have changed credentials too, and a caller that died before
+ * that is seen on the status pipe. */
 static int do_init(struct run *r, const struct step *st)
 {
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		return step_errno(r, st, "parent-death signal");
+	if (caller_gone(r->plan))
+		_exit(1);
+	char comm[16] = "";
+	prctl(PR_GET_NAME, comm, 0, 0, 0);
+	init_title(r->plan);
 	pid_t self = getpid();
 	pid_t pid = fork();
 	if (pid < 0)
@@ -221,8 +289,10 @@ static int do_init(struct run *r, const struct step *st)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != self)
 			_exit(1);
+		prctl(PR_SET_NAME, comm, 0, 0, 0); /* the command's until its exec */
 		return 0;
 	}
+	init_wipe_environ(r->plan);
 	if (r->plan->status_fd >= 0)
 		close(r->plan->status_fd);
 	close_range(3, ~0U, 0);
@@ -428,6 +498,36 @@ int nsl_plan_exec(const struct nsl_plan *plan, int shared)
 
 /* ---- making a plan (in the caller, under Lua) --------------------------------- */
 
+/* Where the caller's argv and environ strings lie: fields 48 to 51 of
+ * /proc/self/stat (Linux 3.5); zeroes when they cannot be read. */
+static void read_title_areas(unsigned long area[4])
+{
+	char buf[1024];
+	memset(area, 0, 4 * sizeof area[0]);
+	nsl_autoclose int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	long n = NSL_RETRY(read(fd, buf, sizeof buf - 1));
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	char *s = strrchr(buf, ')'); /* the name before it may hold anything */
+	if (!s)
+		return;
+	unsigned long v[4];
+	int field = 2; /* the name */
+	char *save = NULL;
+	for (char *t = strtok_r(s + 1, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+		field++;
+		if (field >= 48 && field <= 51)
+			v[field - 48] = strtoul(t, NULL, 10);
+		if (field == 51) {
+			memcpy(area, v, sizeof v);
+			return;
+		}
+	}
+}
+
 #define PLAN_MT "nsl.plan"
 
 const struct nsl_plan *nsl_toplan(lua_State *L, int idx)
@@ -546,6 +646,15 @@ static void check_exec(lua_State *L, int t, lua_Integer i, int extras, struct st
 	}
 	lua_pop(L, 1);
 	st->n[0] = step_bool(L, t, 5);
+	st->n[1] = -1;
+	if (lua_geti(L, t, 6) != LUA_TNIL) {
+		int isnum;
+		lua_Integer fd = lua_tointegerx(L, -1, &isnum);
+		if (!isnum || fd < 0 || fd > INT_MAX)
+			luaL_error(L, "plan: step %I: the init's descriptor must be a non-negative integer", i);
+		st->n[1] = fd;
+	}
+	lua_pop(L, 1);
 }
 
 static const char *const kinds[] = {"dir", "file", NULL};
@@ -677,7 +786,12 @@ static void check_step(lua_State *L, int t, lua_Integer i, int extras, struct st
  * as nsl.unshare takes);
  * pivot_root path; chroot path; mask path; readonly path; rlimit name soft
  * hard; chdir path in_root; caps mask; nnp; ready (writes "R" to
- * opts.status, waits for "G" on opts.go); init; exec argv env close_fds.
+ * opts.status, waits for "G" on opts.go); init (the rest runs in a
+ * child; this process stays as its init, named nsl-init, and dies with
+ * its own parent, whose end it also checks on opts.status); exec argv
+ * env close_fds [init_fd] (with init_fd, the program open at init_fd is
+ * executed instead, as nsl-init: argv is its command line, and the status
+ * pipe stays open for it to report the command's exec).
  * A step with try = true may fail; the next with otherwise = true runs
  * only when it did. Failures write "E<message>" to opts.status. ready,
  * init and exec are for a child: run in the caller, they would wait,
@@ -713,6 +827,11 @@ static int l_plan(lua_State *L)
 		lua_pop(L, 1);
 	}
 	p->n = (size_t)n;
+	for (size_t i = 0; i < p->n; i++)
+		if (p->steps[i].op == OP_INIT) {
+			read_title_areas(p->title);
+			break;
+		}
 	lua_setiuservalue(L, ud, 2);  /* extras */
 	lua_pushvalue(L, 1);
 	lua_setiuservalue(L, ud, 1);  /* the steps, with their strings */

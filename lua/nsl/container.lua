@@ -21,6 +21,8 @@
 --   read "R" (or "E<step>: <reason>") <-----  "R": ready
 --   on_start(c), then "G" ------------------> (waits for "G" only when
 --                                             there is something to wait for)
+--                                             init (the default): stays PID 1,
+--                                             the rest goes on in its child
 --                                             exec the command
 --   read EOF (exec done: the status pipe is
 --   close-on-exec) or "E<step>: <reason>"
@@ -472,8 +474,12 @@ local function check_spec(spec)
     end
   end
   cfg.stop_timeout = spec.stop_timeout or 10
+  -- An init of nsl's is PID 1 by default: the command's parent-death
+  -- signal goes at its first change of uid or gid (su-exec, gosu), the
+  -- init's does not, and the pid namespace dies with the init. init =
+  -- false makes the command PID 1, which then may outlive the caller.
   if spec.init ~= nil then check_type("init", spec.init, "boolean") end
-  cfg.init = spec.init == true
+  if spec.init == nil then cfg.init = ns.pid == true else cfg.init = spec.init end
   if spec.setup ~= nil then check_type("setup", spec.setup, "function") end
   if spec.on_start ~= nil then check_type("on_start", spec.on_start, "function") end
   cfg.setup, cfg.on_start = spec.setup, spec.on_start
@@ -650,14 +656,26 @@ local function run_function(cfg, status_w)
   return cfg.command()
 end
 
--- The command's steps: an init as PID 1 (init = true: the command runs
--- in its child; init forwards signals, reaps orphans and exits with its
--- status), then the exec, or a function as command, run in Lua.
-local function command_steps(cfg, s, status_w)
-  if cfg.init then s[#s + 1] = { "init", "init" } end
+-- The command's steps: an init as PID 1 (cfg.init, the default with a
+-- pid namespace: the command runs in its child; init forwards signals,
+-- reaps orphans, exits with its status and ends with the caller), then
+-- the exec, or a function as command, run in Lua. The init of an
+-- exec'd command is nsl-init (src/init.c), executed from init_fd, a
+-- descriptor on the host's binary: then the container's PID 1 holds no
+-- copy of the caller's memory. Without it (not installed), and for a
+-- Lua function, the init is a copy of this process (the plan's init).
+local function command_steps(cfg, s, status_w, init_fd)
   if type(cfg.command) == "function" then
+    if cfg.init then s[#s + 1] = { "init", "init" } end
     s[#s + 1] = { lua = function() return run_function(cfg, status_w) end }
+  elseif cfg.init and init_fd then
+    local argv = { "nsl-init", "-s", tostring(status_w) }
+    if nsl.geteuid() == 0 then argv[#argv + 1] = "-d" end -- as dumpable_off: see launch
+    argv[#argv + 1] = "--"
+    for _, a in ipairs(cfg.command) do argv[#argv + 1] = a end
+    s[#s + 1] = { "exec", "exec", argv, cfg.env, cfg.hardening.close_fds, init_fd }
   else
+    if cfg.init then s[#s + 1] = { "init", "init" } end
     s[#s + 1] = { "exec", "exec", cfg.command, cfg.env, cfg.hardening.close_fds }
   end
   return s
@@ -875,6 +893,45 @@ local function new_record(cfg)
   }
 end
 
+-- The nsl binary: NSL_BIN, this process's own, or the first in PATH.
+local function nsl_binary()
+  local bin = os.getenv("NSL_BIN")
+  if bin and bin ~= "" then return bin end
+  local exe = nsl.readlink("/proc/self/exe")
+  if exe and exe:match("[^/]+$"):find("^nsl") then return exe end
+  for dir in (os.getenv("PATH") or ""):gmatch("[^:]+") do
+    if nsl.lstat(dir .. "/nsl") then return nsl.realpath(dir .. "/nsl") end
+  end
+end
+
+-- A helper program of nsl's: $VAR when set, else next to the nsl binary
+-- or in its ../libexec/nsl; nil and why when there is none.
+local function helper(name, var)
+  local bin = nsl_binary()
+  local dir = bin and (bin:match("^(.*)/[^/]*$") or ".")
+  local candidates = { os.getenv(var) }
+  if dir then
+    candidates[#candidates + 1] = dir .. "/" .. name
+    candidates[#candidates + 1] = dir .. "/../libexec/nsl/" .. name
+  end
+  for _, m in pairs(candidates) do
+    if m ~= "" then
+      local st = nsl.lstat(m)
+      if st and st.type == "file" and st.mode & 73 ~= 0 then return m end
+    end
+  end
+  if not bin then return nil, ("%s was not found: set NSL_BIN or put nsl in PATH"):format(name) end
+  return nil, ("%s was not found next to %s or in its ../libexec/nsl (set %s)"):format(name, bin, var)
+end
+
+-- nsl-init's path, looked up once per process (false: there is none,
+-- and containers fall back to an init that is a copy of the caller).
+local init_path
+local function init_binary()
+  if init_path == nil then init_path = helper("nsl-init", "NSL_INIT") or false end
+  return init_path or nil
+end
+
 -- Clones the container's PID 1, sets up its network, runs on_start
 -- (through ready(pid) when given) and lets it exec its command. Returns
 -- the pid, or nil and "<step>: <reason>" after undoing its own part (the
@@ -921,7 +978,7 @@ local function launch(self, cfg, opts)
   -- Until its exec, this process is the host's nsl binary: when root
   -- runs it, not dumpable, so the container cannot open the binary
   -- through /proc/<pid>/exe (runc's CVE-2019-5736). The exec of the
-  -- command makes it dumpable again; an init (init = true) stays so.
+  -- command makes it dumpable again; an init (cfg.init) stays so.
   -- Rootless, the binary is out of the container's reach anyway (it
   -- cannot write a file its user could not), and a non-dumpable init
   -- would keep that user from joining the container (c:exec).
@@ -931,9 +988,12 @@ local function launch(self, cfg, opts)
   if opts.stdio then
     for i = 0, 2 do pre[#pre + 1] = { "dup2", "stdio", opts.stdio[i], i } end
   end
-  local steps = command_steps(cfg, child_steps(cfg, pre), status_w)
+  local init_fd = cfg.init and type(cfg.command) == "table" and init_binary()
+  if init_fd then init_fd = nsl.open(init_fd, "rdonly") end
+  local steps = command_steps(cfg, child_steps(cfg, pre), status_w, init_fd)
   local ok, plan, lua = pcall(make_plan, steps, status_w, go_r)
   if not ok then
+    if init_fd then nsl.close(init_fd) end
     nsl.close(status_r); nsl.close(status_w)
     if go_r then nsl.close(go_r); nsl.close(go_w) end
     if netfd then nsl.close(netfd); pcall(cfg.plan.cleanup, cfg.plan) end
@@ -949,6 +1009,7 @@ local function launch(self, cfg, opts)
   nsl.close(status_w)
   if go_r then nsl.close(go_r) end
   if netfd then nsl.close(netfd) end
+  if init_fd then nsl.close(init_fd) end
   local fds = { status_r, go_w }
   local function undo(msg)
     for _, fd in ipairs(fds) do nsl.close(fd) end
@@ -1014,30 +1075,13 @@ end
 
 -- The nsl binary and the supervisor of detached containers.
 local function helper_paths()
-  local bin = os.getenv("NSL_BIN")
-  if not bin or bin == "" then
-    local exe = nsl.readlink("/proc/self/exe")
-    if exe and exe:match("[^/]+$"):find("^nsl") then bin = exe end
-  end
-  if not bin then
-    for dir in (os.getenv("PATH") or ""):gmatch("[^:]+") do
-      local st = nsl.lstat(dir .. "/nsl")
-      if st then bin = nsl.realpath(dir .. "/nsl"); break end
-    end
-  end
+  local bin = nsl_binary()
   if not bin then
     return nil, "the nsl binary (which cleans up after a detached container) was not found: set NSL_BIN or put nsl in PATH"
   end
-  local dir = bin:match("^(.*)/[^/]*$") or "."
-  local candidates = { os.getenv("NSL_MONITOR"), dir .. "/nsl-monitor", dir .. "/../libexec/nsl/nsl-monitor" }
-  for _, m in pairs(candidates) do
-    if m ~= "" then
-      local st = nsl.lstat(m)
-      if st and st.type == "file" and st.mode & 73 ~= 0 then return bin, m end
-    end
-  end
-  return nil, "the supervisor nsl-monitor was not found next to " .. bin ..
-    " or in its ../libexec/nsl (set NSL_MONITOR)"
+  local monitor, err = helper("nsl-monitor", "NSL_MONITOR")
+  if not monitor then return nil, "the supervisor " .. err end
+  return bin, monitor
 end
 
 -- The supervisor's part of a detached start: in a process of its own
@@ -1239,7 +1283,7 @@ local function ended(self, ok, how, n, oom)
 end
 
 -- Did the memory limit kill the container? Only asked when it ended
--- badly: with init = true, a killed command shows as init's exit 137.
+-- badly: under an init, a killed command shows as init's exit 137.
 local function oom_of(self, ok)
   if ok or not self._cg then return nil end
   local hit = self._cg:oom_killed()

@@ -18,6 +18,9 @@
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
 #endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
 
 #include "lnsl.h"
 #include "util.h"
@@ -325,6 +328,23 @@ static int l_pidfd(lua_State *L)
 }
 
 /*
+ * nsl.pidfd_kill(fd [, sig]) -> true
+ * Sends sig (a name or a number; TERM when omitted) to the process
+ * behind a pidfd: to that process only, never to a later one that got
+ * its pid. Fails with ESRCH once it has ended. @see pidfd_send_signal(2)
+ */
+static int l_pidfd_kill(lua_State *L)
+{
+	int fd = (int)nsl_checkrange(L, 1, 0, INT_MAX, "fd");
+	int sig = lua_isnoneornil(L, 2) ? SIGTERM : nsl_checksignal(L, 2);
+	nsl_checknargs(L, 2);
+	if (syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) < 0)
+		return nsl_pusherrno(L, "pidfd_kill %d", fd);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/*
  * nsl.pidfd_status(fd) -> ok, "exit"|"signal", n
  * How the process behind a pidfd ended, the same triple as nsl.wait,
  * once its parent reaped it: the kernel keeps the status for whoever
@@ -353,6 +373,7 @@ static int l_pidfd_status(lua_State *L)
 const luaL_Reg nsl_proc_funcs[] = {
 	{"pidfd", l_pidfd},
 	{"pidfd_status", l_pidfd_status},
+	{"pidfd_kill", l_pidfd_kill},
 	{"exec", l_exec},
 	{"wait", l_wait},
 	{"kill", l_kill},

@@ -212,9 +212,11 @@ local function ps(argv, first)
   local container = container_mod()
   local rows = {}
   local now = nsl.time("real")
-  if nsl.lstat(state.root()) then
+  local root, err = state.root()
+  if not root then return fail(1, "ps: %s", err) end
+  if nsl.lstat(root) then
     state.sweep(container.release)
-    for _, id in ipairs(state.ids()) do
+    for _, id in ipairs(state.ids() or {}) do
       local rec = state.read(id)
       if rec and (rec.name or opts["-a"] or opts["--all"]) then
         rec.state = state.status(rec)

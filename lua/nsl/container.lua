@@ -769,33 +769,160 @@ local function fields(obj)
   return state.decode("return " .. state.encode(obj))
 end
 
--- Releases everything a record says the container holds; kills its
--- processes first if any are left. Returns whether its memory limit
--- killed something (checked before the group goes).
+-- ---- what a record may name ------------------------------------------------
+--
+-- A record is data about nsl's own objects, not orders: whoever releases
+-- what it names checks first that each thing is nsl's own for that
+-- container, and leaves the rest alone with a warning. Its PID 1 is
+-- signalled only when provably the container's (state.signal).
+
+-- A container id as nsl makes them: a name, or "_anon-PID-N".
+local function valid_id(id)
+  return type(id) == "string" and ((#id <= 64 and id:match("^[%w][%w_.-]*$") ~= nil)
+    or id:match("^_anon%-%d+%-%d+$") ~= nil)
+end
+
+-- The cgroup of a record, opened, when it is the container's own: named
+-- after its id (cgroup.open takes a name under nsl's parent group, never
+-- a path), each of its directories the caller's. nil when there is none;
+-- nil and why when it is not the container's.
+local function own_cgroup(rec)
+  if rec.cgroup == nil then return nil end
+  if rec.cgroup ~= rec.id or not valid_id(rec.id) then
+    return nil, ("it names the cgroup %s, not its own (%s)"):format(tostring(rec.cgroup), tostring(rec.id))
+  end
+  local cg = cgroup_module().open(rec.cgroup)
+  if not cg then return nil end
+  for _, dir in ipairs(cg:dirs()) do
+    local st = nsl.lstat(dir)
+    local why = st and state.foreign(st, "directory")
+    if why then return nil, ("its cgroup %s is %s"):format(dir, why) end
+  end
+  return cg
+end
+
+local function ifname(v)
+  return type(v) == "string" and #v >= 1 and #v <= 15 and not v:find("[/:%s%z]") and v ~= "." and v ~= ".."
+end
+
+-- The network plan of a record when it is one nsl makes: a veth or
+-- bridge plan with interface names, a namespace inode and an address
+-- lease that name nothing but themselves. nil, why otherwise.
+local function own_plan(rec)
+  local p = rec.plan
+  if p == nil then return nil end
+  if type(p) ~= "table" or (p.mode ~= "veth" and p.mode ~= "bridge") then
+    return nil, "its network plan is not one nsl makes"
+  end
+  if p.created_veth ~= nil and not ifname(p.created_veth) then
+    return nil, ("%q is not an interface name"):format(tostring(p.created_veth))
+  end
+  if p.netns ~= nil and not (type(p.netns) == "string" and p.netns:match("^%d+$")) then
+    return nil, ("%q is not a namespace inode"):format(tostring(p.netns))
+  end
+  if p.mode == "bridge" then
+    if not ifname(p.bridge) then return nil, ("%q is not a bridge name"):format(tostring(p.bridge)) end
+    if p.leased ~= nil and not (type(p.leased) == "string" and p.leased:match("^%d+%.%d+%.%d+%.%d+$")) then
+      return nil, ("its lease %q is not an address"):format(tostring(p.leased))
+    end
+    local sub = p.subnet
+    if type(sub) ~= "table" or math.type(sub.ip) ~= "integer" or math.type(sub.len) ~= "integer" then
+      return nil, "its bridge plan has no subnet"
+    end
+  end
+  return p
+end
+
+-- Whether path is the state directory rootfs makes for the container id
+-- (<runtime dir>/rootfs/root-ID-XXXXXX, or /tmp/nsl-root-ID-XXXXXX when
+-- there was no runtime directory) and the caller's own. true; nil when
+-- it is gone; nil, why when it is not nsl's.
+local function own_root_state(path, id)
+  if type(path) ~= "string" then return nil, "it is not a path" end
+  local parent, name = path:match("^(.*)/([^/]+)$")
+  local base = state.runtime_dir()
+  local function made(prefix)
+    return name:sub(1, #prefix) == prefix and #name == #prefix + 6 and name:sub(-6):match("^%w+$") ~= nil
+  end
+  if not (name and ((base and parent == base .. "/rootfs" and made("root-" .. id .. "-"))
+      or (parent == "/tmp" and made("nsl-root-" .. id .. "-")))) then
+    return nil, "it is not a state directory nsl makes for this container"
+  end
+  local ok, why, code = state.owned(path)
+  if not ok and code == 2 then return nil end
+  return ok, why
+end
+
+-- The part of a record's root that cleanup uses (kind, state, work_dir,
+-- keep), each path checked to be nsl's own for this container: the state
+-- directory (own_root_state) and the overlay work directory, which is
+-- its upper directory's sibling "<upper>.nsl-work" and the caller's own.
+-- nil when there is nothing to clean up; nil, why otherwise.
+local function own_root(rec)
+  local r = rec.root
+  if r == nil then return nil end
+  if type(r) ~= "table" or (r.kind ~= "overlay" and r.kind ~= "host" and r.kind ~= "dir") then
+    return nil, "it is not a root nsl makes"
+  end
+  if not valid_id(rec.id) then return nil, ("%s is not a container id"):format(tostring(rec.id)) end
+  local out = { kind = r.kind, keep = r.keep == true }
+  if r.state ~= nil then
+    local ok, why = own_root_state(r.state, rec.id)
+    if why then return nil, ("state directory %s: %s"):format(tostring(r.state), why) end
+    out.state = ok and r.state or nil
+  end
+  if r.work_dir ~= nil then
+    if type(r.upper_dir) ~= "string" or r.work_dir ~= r.upper_dir .. ".nsl-work" then
+      return nil, ("work directory %s: it is not the one nsl makes beside the upper directory"):format(tostring(r.work_dir))
+    end
+    local ok, why, code = state.owned(r.work_dir)
+    if not ok and code ~= 2 then return nil, ("work directory %s: %s"):format(r.work_dir, why) end
+    out.work_dir = ok and r.work_dir or nil
+  end
+  return out
+end
+
+-- Releases everything a record says the container holds, what of it is
+-- nsl's own for the container (above); kills its processes first if any
+-- are left. Returns whether its memory limit killed something (checked
+-- before the group goes).
 function M.release(rec)
   local oom = false
   local errs = {}
-  if rec.pid and state.alive(rec.pid, rec.pid_start) then
-    nsl.kill(rec.pid, "KILL")
-  end
-  if rec.cgroup then
-    local cg = cgroup_module().open(rec.cgroup)
-    if cg then
-      oom = (cg:oom_killed())
-      cg:kill()
-      local ok, err = cg:destroy()
-      if not ok then errs[#errs + 1] = err end
+  local function refused(what, why)
+    if why then
+      state.warn(("not releasing %s of container %s: %s"):format(what, tostring(rec.id), why))
     end
   end
-  if rec.plan then
-    local ok, err = netmode.restore(rec.plan):cleanup()
+  if rec.pid and state.alive(rec.pid, rec.pid_start) then
+    local _, why = state.signal(rec, "KILL")
+    refused("its process", why)
+  end
+  local cg, cwhy = own_cgroup(rec)
+  refused("the cgroup", cwhy)
+  if cg then
+    oom = (cg:oom_killed())
+    cg:kill()
+    local ok, err = cg:destroy()
     if not ok then errs[#errs + 1] = err end
   end
-  if rec.root then
-    local ok, err = rootfs.restore(rec.root):cleanup()
+  local plan, pwhy = own_plan(rec)
+  refused("the network", pwhy)
+  if plan then
+    local ok, err = netmode.restore(plan):cleanup()
     if not ok then errs[#errs + 1] = err end
-  elseif rec.root_owner then
-    rootfs.sweep(rec.root_owner)
+  end
+  local root, rwhy = own_root(rec)
+  refused("the root", rwhy)
+  if root then
+    local ok, err = rootfs.restore(root):cleanup()
+    if not ok then errs[#errs + 1] = err end
+  elseif rec.root == nil and rec.root_owner ~= nil then
+    if rec.root_owner == rec.id and valid_id(rec.id) then
+      rootfs.sweep(rec.root_owner)
+    else
+      refused("the root", ("it names the root owner %s, not itself"):format(tostring(rec.root_owner)))
+    end
   end
   if #errs > 0 then error(table.concat(errs, "; "), 0) end
   return oom
@@ -808,7 +935,8 @@ local swept = false
 local function sweep_once()
   if swept then return end
   swept = true
-  pcall(state.sweep, M.release)
+  local ok, n, err = pcall(state.sweep, M.release)
+  if ok and not n and err then state.warn("not cleaning up after killed containers: " .. err) end
 end
 
 local function cleanup_host(self)
@@ -879,7 +1007,7 @@ local function new_record(cfg)
   if type(command) ~= "table" then command = { "(a Lua function)" } end
   return {
     id = id, name = cfg.name, status = "starting",
-    owner = nsl.getpid(),
+    owner = nsl.getpid(), boot = state.boot_id(),
     detached = cfg.detach and true or nil, started = nsl.time("real"),
     command = command, hostname = cfg.hostname, namespaces = cfg.ns_list,
     stop_timeout = cfg.stop_timeout,
@@ -1112,7 +1240,8 @@ local function supervisor_main(self, cfg, rec, res_w, cmd_r, bin, monitor)
     nsl.write(res_w, "E" .. err)
     return 1
   end
-  rec.pid, rec.pid_start = pid, state.start_time(pid)
+  rec.pid = pid
+  for k, v in pairs(state.identify(pid)) do rec[k] = v end
   rec.owner, rec.owner_start = nsl.getpid(), state.start_time(nsl.getpid())
   rec.plan, rec.address = fields(cfg.plan.setup and cfg.plan or nil), cfg.plan.address
   rec.status = "running"
@@ -1126,7 +1255,10 @@ local function supervisor_main(self, cfg, rec, res_w, cmd_r, bin, monitor)
   local _, eerr = nsl.exec({ monitor, "--pid", tostring(pid), "--log", dir .. "/log",
     "--log-max", tostring(cfg.detach.log_max), "--exit-file", dir .. "/exit",
     "--", bin, "__reap", rec.id },
-    { env = { PATH = DEFAULT_PATH, NSL_STATE_DIR = state.root() }, keep_fds = { 3 } })
+    -- the same state root and runtime directory for `nsl __reap` (whose
+    -- checks of the record's paths depend on the latter)
+    { env = { PATH = DEFAULT_PATH, NSL_STATE_DIR = state.root_path(),
+              XDG_RUNTIME_DIR = os.getenv("XDG_RUNTIME_DIR") }, keep_fds = { 3 } })
   -- No monitor: nothing would record the end; end it now.
   local f = io.open(dir .. "/log", "a")
   if f then f:write("nsl: ", tostring(eerr), "\n"); f:close() end
@@ -1264,7 +1396,8 @@ function Container:start()
   self.address = cfg.plan.address
   rec.pid, rec.address, rec.status = pid, cfg.plan.address, "running"
   if persist then
-    rec.pid_start = state.start_time(pid)
+    -- how to know its PID 1 later (state.verify): start time, namespaces
+    for k, v in pairs(state.identify(pid)) do rec[k] = v end
     rec.plan = fields(cfg.plan.setup and cfg.plan or nil)
     state.write(rec.id, rec)
   end
@@ -1392,8 +1525,11 @@ end
 function Container:kill(sig)
   if self.state ~= "running" then return nil, "kill: the container is not running" end
   local rec = self._rec
-  if running[self.pid] ~= self and rec and not state.alive(rec.pid, rec.pid_start) then
-    return nil, "kill: the container is not running"
+  if running[self.pid] ~= self and rec then
+    -- known from its record: its PID 1 only when provably the container's
+    local ok, why = state.signal(rec, sig or "TERM")
+    if ok then return true end
+    return nil, "kill: " .. (why or "the container is not running")
   end
   return nsl.kill(self.pid, sig or "TERM")
 end
@@ -1529,6 +1665,12 @@ function Container:exec(argv, opts)
   if rec and not state.alive(rec.pid, rec.pid_start) then
     return nil, "exec: the container is not running"
   end
+  if rec and running[self.pid] ~= self then
+    -- known from its record: its namespaces are joined only when its
+    -- PID 1 provably is the container's
+    local ok, why = state.verify(rec)
+    if not ok then return nil, "exec: " .. (why or "the container is not running") end
+  end
   local x = exec_settings(self)
   local env = {}
   for k, v in pairs(x.env) do env[k] = v end
@@ -1627,8 +1769,15 @@ function M.is_container(v)
   return type(mt) == "table" and rawget(mt, "__name") == "nsl.container"
 end
 
--- A handle on a container known from its record.
+-- A handle on a container known from its record. The paths it would
+-- use are nsl's own: its log in its state directory, the cgroups of its
+-- own group (own_cgroup), whatever the record says.
 local function from_record(rec)
+  if rec.log then rec.log = state.dir(rec.id) .. "/log" end
+  if rec.cgroup_paths then
+    local cg = own_cgroup(rec)
+    rec.cgroup_paths = cg and cg:dirs() or nil
+  end
   local st = state.status(rec)
   local c = setmetatable({
     name = rec.name, _id = rec.id, _rec = rec, detached = rec.detached,
@@ -1650,11 +1799,12 @@ local function check_name(name, what)
 end
 
 --- The record of a named container as plain data (nsl ps), with its
---- status checked against its processes; nil when there is none.
+--- status checked against its processes; nil when there is none (and
+--- why, when the state directory is not to be trusted).
 function M.info(name)
   check_name(name, "info")
-  local rec = state.read(name)
-  if not rec then return nil end
+  local rec, err = state.read(name)
+  if not rec then return nil, err end
   local st = state.status(rec)
   if st == "stale" then
     state.sweep_one(name, M.release)
@@ -1665,12 +1815,16 @@ function M.info(name)
 end
 
 --- The named containers on this host (of this user), as handles, by name;
---- stale ones are cleaned up on the way.
+--- stale ones are cleaned up on the way. Raises an error when the state
+--- directory is not to be trusted (another user's, a link, writable by
+--- others).
 function M.list()
-  if not nsl.lstat(state.root()) then return {} end
+  local root, err = state.root()
+  if not root then error("list: " .. err, 2) end
+  if not nsl.lstat(root) then return {} end
   state.sweep(M.release)
   local out = {}
-  for _, id in ipairs(state.ids()) do
+  for _, id in ipairs(state.ids() or {}) do
     local own
     for _, c in pairs(running) do
       if c._id == id then own = c end
@@ -1692,7 +1846,8 @@ function M.lookup(name)
   for _, c in pairs(running) do
     if c.name == name then return c end
   end
-  local rec = M.info(name)
+  local rec, err = M.info(name)
+  if err then return nil, "lookup: " .. err end
   if not rec then return nil, ("lookup: no container named %s"):format(name) end
   return from_record(rec)
 end

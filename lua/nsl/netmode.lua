@@ -261,9 +261,35 @@ end
 -- directory is not empty), so two containers cannot claim one address. A
 -- lease whose owner is gone (no such process, or another one with its pid)
 -- is taken back by renaming it away first: only one claimer can win that.
+--
+-- The lease directories are used only while they are the caller's own
+-- (state.owned: no link on the way, owned by the caller, writable by no
+-- one else), and a lease or claim another uid owns is neither counted nor
+-- taken back nor removed: it is ignored, with a warning.
 
 local state = require "nsl.state"
 local read_file, start_time = state.read_file, state.start_time
+
+-- Whether the lease (or claim) directory at dir is the caller's own, as
+-- its owner file; another's is ignored, with a warning.
+local function own_lease(dir)
+  local st = nsl.lstat(dir)
+  if not st then return false end
+  local why = state.foreign(st, "directory")
+  local ost = not why and nsl.lstat(dir .. "/owner")
+  if ost then why = state.foreign(ost, "file") and ("its owner file is " .. state.foreign(ost, "file")) end
+  if why then
+    state.warn(("ignoring the lease %s: %s"):format(dir, why))
+    return false
+  end
+  return true
+end
+
+-- An address as a lease is named: its text, nothing that leads out of
+-- the lease directory.
+local function lease_name(address)
+  return type(address) == "string" and (ipv4(address) ~= nil or is_ipv6(address)) and not address:find("/", 1, true)
+end
 
 local function owner_alive(dir)
   local owner = read_file(dir .. "/owner")
@@ -333,7 +359,8 @@ local function claim(root, address, pid)
   local lease = root .. "/" .. address
   for _ = 1, 2 do
     if os.rename(tmp, lease) then return true end
-    if owner_alive(lease) then break end
+    -- another's lease is not taken back
+    if not own_lease(lease) or owner_alive(lease) then break end
     -- Stale: move it out of the way (one claimer wins), then try again.
     local stale = root .. "/.stale-" .. tmp:match("[^-]+$")
     if os.rename(lease, stale) then remove_lease_dir(stale) end
@@ -343,7 +370,9 @@ local function claim(root, address, pid)
 end
 
 local function release(root, address)
+  if not lease_name(address) then return end
   local lease = root .. "/" .. address
+  if not own_lease(lease) then return end
   local gone = lease .. ".free-" .. nsl.getpid()
   if os.rename(lease, gone) then remove_lease_dir(gone) end
 end
@@ -363,12 +392,14 @@ local function any_leased(root, subnet)
     return name:find("^%.claim%-") ~= nil or name:find("^%.stale%-") ~= nil
       or name:find("%.free%-%d+$") ~= nil
   end
+  local own = {}
   for _, name in ipairs(names) do
-    if ours(name) and owner_alive(root .. "/" .. name) then return true end
+    own[name] = ours(name) and own_lease(root .. "/" .. name)
+    if own[name] and owner_alive(root .. "/" .. name) then return true end
   end
   for _, name in ipairs(names) do
     local path = root .. "/" .. name
-    if ours(name) then
+    if own[name] then
       -- a claim without its owner file yet may be in the making: it is
       -- left over when its claimer is gone, or old (a pid used again);
       -- a lease is renamed into place complete
@@ -516,6 +547,7 @@ end
 function Plan:_lease(owner)
   local root = lease_root(self)
   step("state directory " .. root, mkdirs(root))
+  step("state directory " .. root, state.owned(root))
   if self.address then
     local ip = self.address:match("^[^/]+")
     step("address " .. self.address, claim(root, ip, owner))
@@ -603,7 +635,14 @@ function Plan:cleanup()
     self.created_veth = nil
   end
   local root = self.mode == "bridge" and lease_root(self)
-  if self.leased then
+  if root and nsl.lstat(root) then
+    local ok, why = state.owned(root)
+    if not ok then
+      state.warn(("not releasing the lease of %s: %s"):format(tostring(self.leased), why))
+      root = nil
+    end
+  end
+  if self.leased and root then
     release(root, self.leased)
     self.leased = nil
     if self.auto_address then

@@ -692,17 +692,20 @@ function Root:mount()
 end
 
 -- Removes a work directory nsl made for overlayfs (the kernel leaves its
--- work/work at mode 0, and may keep a shared whiteout in it), in process
--- and beneath its parent, which must be the caller's own: nothing in it
--- is followed, no other file system entered.
+-- work/work at mode 0, and may keep a shared whiteout in it), in process:
+-- the directory must be the caller's own, and what is in it is removed
+-- through its handle, following no link and entering no other file
+-- system. Its parent may be a shared one (an upper directory in /tmp).
 local function remove_work(work)
   if not nsl.lstat(work) then return true end
-  local parent, name = work:match("^(.*)/([^/]+)$")
-  local d, err = nsl.owned_dir(parent == "" and "/" or parent)
+  local d, err = nsl.owned_dir(work)
   if not d then return nil, err end
-  local ok, rerr = d:remove(name)
+  for _, name in ipairs(d:list() or {}) do
+    local ok, rerr = d:remove(name)
+    if not ok then d:close(); return nil, rerr end
+  end
   d:close()
-  return ok, rerr
+  return rmdir(work)
 end
 
 -- Undoes a prepare() that failed half-way, kept upper layer included.

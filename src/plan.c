@@ -212,9 +212,14 @@ static int do_exec(struct run *r, const struct step *st)
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	if (init_fd >= 0)
+	if (init_fd >= 0) {
 		syscall(SYS_execveat, init_fd, "", st->argv, envp, AT_EMPTY_PATH);
-	else
+		/* without execveat (Linux before 3.19, valgrind 3.19): the
+		 * descriptor's magic link, where the container has a /proc */
+		char self[64];
+		snprintf(self, sizeof self, "/proc/self/fd/%d", init_fd);
+		execve(self, st->argv, envp);
+	} else
 		nsl_exec_search(st->argv[0], st->argv, envp, path);
 	int saved = errno;
 	if (init_fd >= 0 && p->status_fd >= 0)

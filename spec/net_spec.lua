@@ -310,6 +310,29 @@ describe("nsl.net.set", function()
       'set attributes: field \'addrgenmode\' must be "eui64", "none", "stable_secret" or "random"')
   end)
 
+  it("brings a link up with addrgenmode none and no link-local address, also when its peer is up", function()
+    -- the kernel applies the flags of a request before its addrgenmode:
+    -- a link up in the same request would get its address by the old mode
+    local a, b = netns(2)
+    assert(net.veth("va", "vb", {netns = a}))
+    assert(net.veth("wa", "wb", {netns = a}))
+    assert.is_true(net.up("vb", {netns = a}))
+    assert.is_true(net.set("va", {addrgenmode = "none", up = true}, {netns = a}))
+    assert.is_true(net.up("wb", {netns = a}))
+    assert.is_true(net.set("wa", {netns = b, name = "eth0", addrgenmode = "none", up = true}, {netns = a}))
+    assert.matches("<[^>]*,UP", ip("-n %s link show eth0", b))
+    -- the carrier is there once vb and wb, in eui64 mode, have theirs
+    for _, dev in ipairs({ "vb", "wb" }) do
+      for _ = 1, 150 do
+        if ip("-n %s -6 addr show dev %s", a, dev):find("fe80:", 1, true) then break end
+        nsl.sleep(0.02)
+      end
+      assert.matches("inet6 fe80:", ip("-n %s -6 addr show dev %s", a, dev), 1, true)
+    end
+    assert.is_nil(ip("-n %s -6 addr show dev va", a):find("inet6", 1, true))
+    assert.is_nil(ip("-n %s -6 addr show dev eth0", b):find("inet6", 1, true))
+  end)
+
   it("moves a link to another namespace, renamed and up in one call", function()
     local a, b = netns(2)
     assert(net.veth("va", "vb", {netns = a}))

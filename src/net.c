@@ -590,6 +590,23 @@ static int net_link_set(const net_target *where, const char *opname,
 	struct rtnl_link *orig = NULL, *changes = NULL;
 	struct nl_addr *mac = NULL;
 
+	/* The kernel applies a request's flags before its IFLA_AF_SPEC: a
+	 * link brought up by the request that sets its addrgenmode may make
+	 * its link-local address by the old mode first (a veth whose peer is
+	 * up does, Linux 6.1 and 6.18). So everything else goes first, and
+	 * the link comes up in a second request, where it is by then. */
+	if (a->up == 1 && a->addrgenmode >= 0) {
+		link_attrs rest = *a, up;
+		rest.up = -1;
+		if (net_link_set(where, opname, ifname, &rest, err) < 0)
+			return -1;
+		memset(&up, 0, sizeof up);
+		up.up = 1;
+		up.addrgenmode = -1;
+		return net_link_set(target_given(&a->move) ? &a->move : where, opname,
+		                    a->name ? a->name : ifname, &up, err);
+	}
+
 	snprintf(op, sizeof op, "%s %s", opname, ifname);
 	nsl_autoclose int movefd = target_open(&a->move, op, err);
 	if (movefd == -1)
@@ -1183,7 +1200,8 @@ static const char *const addrgen_modes[] = {"eui64", "none", "stable_secret",
 
 /*
  * nsl.net.set(ifname, attrs [, {netns=}]) -> true
- * Changes a link in one request. attrs: up (boolean), name, mtu, mac
+ * Changes a link in one request (two with up and addrgenmode: the link
+ * comes up once the mode is set). attrs: up (boolean), name, mtu, mac
  * ("aa:bb:cc:dd:ee:ff"), master (a bridge's name, or false to detach),
  * netns (moves the link there: pid, path or netns name; the link arrives
  * down unless up = true is given too), addrgenmode (how IPv6 makes the

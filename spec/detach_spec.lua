@@ -8,6 +8,12 @@ local state = require "nsl.state"
 
 local root
 local tag = nsl.getpid()
+-- cgroup v2 (the VM lane, make check-vm) or this machine's v1
+local V2 = nsl.lstat("/sys/fs/cgroup/cgroup.controllers") ~= nil
+-- A container's group: in the v1 hierarchy of controller, or the v2 one.
+local function group(controller, name)
+  return V2 and "/sys/fs/cgroup/nsl/" .. name or ("/sys/fs/cgroup/%s/nsl/%s"):format(controller, name)
+end
 
 -- Runs `nsl ARGS` (a shell fragment); returns stdout, stderr, status.
 local function cli(args, stdin)
@@ -137,7 +143,7 @@ describe("detached containers", function()
       [[{"sh", "-c", "sleep 0.3; x=$(head -c 100000000 /dev/zero | tr '\\0' a)"}]],
       ([[limits = { memory = "16M" }, net = { bridge = %q, address = "10.93.0.2/24" }]]):format(bridge))
     assert.are.equal(0, code, err)
-    assert.is_truthy(nsl.lstat("/sys/fs/cgroup/memory/nsl/" .. name))
+    assert.is_truthy(nsl.lstat(group("memory", name)))
     assert.is_truthy(nsl.net.link and nsl.net.link(bridge) or T.sh("ip -o link show " .. bridge) ~= "")
     assert.are.equal("10.93.0.2", cli("ps"):match(esc(name) .. "%s+%d+%s+running%s+%S+%s+(%S+)"))
     local _, _, w = cli("wait " .. name)
@@ -146,7 +152,7 @@ describe("detached containers", function()
     local json = cli("ps --json")
     assert.matches('"name":"' .. name .. '"', json, 1, true)
     assert.matches('"oom":true', json, 1, true)
-    assert.is_nil(nsl.lstat("/sys/fs/cgroup/memory/nsl/" .. name))
+    assert.is_nil(nsl.lstat(group("memory", name)))
     assert.is_nil(nsl.lstat(require("nsl.netmode").lease_dir(bridge)))
     assert.is_true(wait_until(function() return T.sh("ip -o link show " .. bridge .. " 2>/dev/null") == "" end))
     gone(name)
@@ -158,9 +164,10 @@ describe("detached containers", function()
     local _, err, code = detached(name, [[{"sleep", "60"}]],
       [[env = { GREETING = "hi" }, limits = { pids = 20 }, hostname = "inner", init = false]])
     assert.are.equal(0, code, err)
-    local out, e, c = cli("exec " .. name .. [[ sh -c 'echo $GREETING $(hostname); cat /proc/1/cmdline | tr "\0" " "; grep -E "^(CapEff|NoNewPrivs)" /proc/self/status; grep pids /proc/self/cgroup; exit 3']])
+    local out, e, c = cli("exec " .. name .. [[ sh -c 'echo $GREETING $(hostname); cat /proc/1/cmdline | tr "\0" " "; grep -E "^(CapEff|NoNewPrivs)" /proc/self/status; grep ]] .. (V2 and "^0::" or "pids") .. [[ /proc/self/cgroup; exit 3']])
     assert.are.equal(3, c, e)
-    assert.matches("^hi inner\nsleep 60 CapEff:\t00000000a80425fb\nNoNewPrivs:\t1\n%d+:pids:/nsl/" .. esc(name) .. "$", out)
+    assert.matches("^hi inner\nsleep 60 CapEff:\t00000000a80425fb\nNoNewPrivs:\t1\n" .. (V2 and "0:" or "%d+:pids")
+      .. ":/nsl/" .. esc(name) .. "$", out)
     out = cli("exec -e GREETING=yo -w /tmp " .. name .. [[ sh -c 'echo $GREETING; pwd']])
     assert.are.equal("yo\n/tmp", out)
     local _, e2, c2 = cli("exec nosuch-" .. tag .. " true")
@@ -197,7 +204,7 @@ describe("detached containers", function()
     local _, _, c2 = cli("rm -f " .. name)
     assert.are.equal(0, c2)
     assert.is_nil(nsl.lstat(state.dir(name)))
-    assert.is_nil(nsl.lstat("/sys/fs/cgroup/pids/nsl/" .. name))
+    assert.is_nil(nsl.lstat(group("pids", name)))
   end)
 
   it("end with their supervisor: a killed supervisor leaves stale state that ps cleans up", function()
@@ -210,7 +217,7 @@ describe("detached containers", function()
     local ps = cli("ps")
     assert.is_nil(ps:find(name, 1, true))
     assert.is_nil(nsl.lstat(state.dir(name)))
-    assert.is_nil(nsl.lstat("/sys/fs/cgroup/pids/nsl/" .. name))
+    assert.is_nil(nsl.lstat(group("pids", name)))
   end)
 end)
 
@@ -236,7 +243,7 @@ describe("named containers of a script killed with SIGKILL", function()
     assert.is_truthy(nsl.lstat(state.dir(name))) -- left behind, for now
     assert.is_nil(cli("ps"):find(name, 1, true))
     assert.is_nil(nsl.lstat(state.dir(name)))
-    assert.is_nil(nsl.lstat("/sys/fs/cgroup/memory/nsl/" .. name))
+    assert.is_nil(nsl.lstat(group("memory", name)))
     assert.is_nil(nsl.lstat(require("nsl.netmode").lease_dir(bridge)))
     assert.is_true(wait_until(function() return T.sh("ip -o link show " .. bridge .. " 2>/dev/null") == "" end))
   end)

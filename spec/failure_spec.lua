@@ -164,7 +164,7 @@ describe("the leftover check", function()
       "^mount /run/nsl/rootfs/root%-[%w_.%-]+$",
       "^directory /run/nsl/rootfs/root%-[%w_.%-]+$",     -- the overlay's state
       "^lease directory /run/nsl/net/" .. name .. "@%d+$",
-      "^cgroup /sys/fs/cgroup/%w+/nsl/" .. name .. "$",
+      "^cgroup /sys/fs/cgroup/%w*/?nsl/" .. name .. "$",  -- v2, or a v1 hierarchy
       "^state record /run/nsl/containers/" .. name .. "$",
       "^descriptors: %d+ before the start, %d+ after$",
     }) do

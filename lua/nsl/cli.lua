@@ -370,10 +370,26 @@ local function kill(argv, first)
   return 0
 end
 
+-- Whether the kernel tells a pidfd's holder how a process that another
+-- one reaped ended (PIDFD_GET_INFO, Linux 6.15): a pidfd of this very
+-- process then answers EAGAIN (11, not ended yet), an older kernel
+-- ENOTTY or EINVAL.
+local function pidfd_status_works()
+  local fd = nsl.pidfd(nsl.getpid())
+  if not fd then return false end
+  local _, _, code = nsl.pidfd_status(fd)
+  nsl.close(fd)
+  return code == 11
+end
+
 local function wait(argv, first)
   local c, status = find("wait", argv[first])
   if not c then return status end
   local ok, how, n = c:wait()
+  if how == "unknown" and not c.detached and not pidfd_status_works() then
+    return fail(1, "wait: unknown: %s ran in another script's foreground, and this kernel tells its status "
+      .. "to that script only (PIDFD_GET_INFO, which tells it to others, needs Linux 6.15)", argv[first])
+  end
   if ok == nil and how ~= "exit" and how ~= "signal" then return fail(1, "wait: %s", tostring(how)) end
   return exit_status(ok, how, n)
 end

@@ -8,6 +8,9 @@
 #                        (ends with "N passed, N failed")
 #   make check-asan      the suite again under AddressSanitizer and UBSan
 #   make check-valgrind  100 containers from one script under valgrind (memcheck)
+#   make check-vm        the specs of tools/vm/runs under Debian 12's own kernel
+#                        (6.1) with a pure cgroup v2 tree, in a QEMU VM (ends
+#                        with the guest's "N passed, N failed"; docs/kernels.md)
 #   make install         PREFIX=/usr/local DESTDIR= : bin/nsl, libexec/nsl/nsl-{monitor,init},
 #                        lib/lua/5.4, share/lua/5.4, share/man/man1/nsl.1
 #   make bench           the benchmarks (not tests)
@@ -58,7 +61,7 @@ BINARY   := $(BUILD)/bin/nsl
 MONITOR  := $(BUILD)/bin/nsl-monitor
 INIT     := $(BUILD)/bin/nsl-init
 
-.PHONY: all docs deps demo test check-asan check-valgrind install uninstall clean bench examples
+.PHONY: all docs deps demo test check-asan check-valgrind check-vm install uninstall clean bench examples
 all: $(MODULE) $(BINARY) $(MONITOR) $(INIT)
 
 # docs/reference.md comes from the doc comments in src/, area by area.
@@ -135,6 +138,17 @@ check-valgrind: all
 	valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 \
 	    --suppressions=tools/valgrind.supp --trace-children=no -q \
 	    $(BINARY) run tools/valgrind-100.lua
+
+# A second kernel and cgroup layout: Debian's current linux-image-cloud-amd64
+# (fetched once with apt-get download) boots under QEMU (TCG) with an
+# initramfs of this build, mounts a pure cgroup v2 tree and runs the specs
+# of tools/vm/runs as root. The cache (kernel, initramfs, console log) is
+# $(BUILD)/vm; NSL_VM_RUNS names another list of specs, NSL_VM_LIMIT the
+# seconds the guest may take (900).
+check-vm: deps
+	@command -v qemu-system-x86_64 >/dev/null || NSL_EXTRA_PACKAGES=qemu-system-x86 tools/deps.sh
+	$(MAKE) all
+	tools/vm/check.sh $(BUILD)
 
 examples: all
 	@for f in examples/*.lua; do echo "== $$f"; $(BINARY) run $$f || exit 1; done

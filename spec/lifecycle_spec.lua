@@ -909,6 +909,33 @@ print(row["name"], row["id"], row["pid"], row["status"], type(row["uptime"]).__n
     assert.are.equal(137, status, err)
   end)
 
+  it("wait on a container whose PID 1 ended before its owner recorded the end waits for the record", function()
+    -- the moment between the two, held open: a record whose PID 1 is gone
+    -- and whose owner (the script) writes the end 0.3 s later
+    local dir = H.tmpdir()
+    defer(function() H.rmtree(dir) end)
+    local out, err, code = script(([[
+      local state, container = require "nsl.state", require "nsl.container"
+      local gone = assert(nsl.clone({}, function() return 0 end))
+      nsl.wait(gone)
+      local rec = { id = "w", name = "w", status = "running", owner = nsl.getpid(),
+        owner_start = state.start_time(nsl.getpid()), pid = gone, pid_start = 1, boot = state.boot_id() }
+      assert(state.claim("w", rec))
+      local writer = assert(nsl.clone({}, function()
+        nsl.sleep(0.3)
+        rec.status, rec.how, rec.code = "exited", "exit", 7
+        assert(state.write("w", rec))
+        return 0
+      end))
+      local c = assert(container.lookup("w"))
+      print(c.state, c:wait())
+      nsl.wait(writer)
+      state.remove("w")
+    ]]), "NSL_STATE_DIR=" .. T.quote(dir .. "/containers") .. " ")
+    assert.are.equal(0, code, err)
+    assert.are.equal("running\tnil\texit\t7", out)
+  end)
+
   it("rm refuses a running container without -f; -f kills it", function()
     local name = name_for("clirm")
     local c = start { name = name, command = { "sleep", "60" } }

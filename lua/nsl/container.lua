@@ -1779,9 +1779,12 @@ local function from_record(rec)
     rec.cgroup_paths = cg and cg:dirs() or nil
   end
   local st = state.status(rec)
+  -- PID 1 gone, its end not recorded yet by its owner, which lives: a
+  -- wait() waits for that record (recorded_end), as for a running one
+  local ending = st == "exited" and rec.status ~= "exited"
   local c = setmetatable({
     name = rec.name, _id = rec.id, _rec = rec, detached = rec.detached,
-    state = (st == "running" or st == "starting") and "running" or "exited",
+    state = (st == "running" or st == "starting" or ending) and "running" or "exited",
     pid = rec.pid, address = rec.address,
   }, Container)
   if c.state == "exited" and rec.status == "exited" then

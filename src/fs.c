@@ -357,7 +357,7 @@ static int l_realpath(lua_State *L)
 	return 1;
 }
 
-static const char *file_type(mode_t m)
+const char *nsl_file_type(mode_t m)
 {
 	switch (m & S_IFMT) {
 	case S_IFREG: return "file";
@@ -385,7 +385,7 @@ static int l_lstat(lua_State *L)
 	if (lstat(path, &st) < 0)
 		return nsl_pusherrno(L, "lstat %s", path);
 	lua_createtable(L, 0, 7);
-	lua_pushstring(L, file_type(st.st_mode));
+	lua_pushstring(L, nsl_file_type(st.st_mode));
 	lua_setfield(L, -2, "type");
 	lua_pushinteger(L, st.st_mode & 07777);
 	lua_setfield(L, -2, "mode");

@@ -396,20 +396,6 @@ static int dir_close(lua_State *L)
 	return 0;
 }
 
-static const char *type_name(mode_t m)
-{
-	switch (m & S_IFMT) {
-	case S_IFREG: return "file";
-	case S_IFDIR: return "directory";
-	case S_IFLNK: return "symlink";
-	case S_IFCHR: return "char";
-	case S_IFBLK: return "block";
-	case S_IFIFO: return "fifo";
-	case S_IFSOCK: return "socket";
-	default: return "unknown";
-	}
-}
-
 static int dir_lstat(lua_State *L)
 {
 	owned_dir *d = check_dir(L);
@@ -421,7 +407,7 @@ static int dir_lstat(lua_State *L)
 	if (pfd < 0 || fstatat(pfd, last, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return fail_rel(L, d, "lstat", rel);
 	lua_createtable(L, 0, 5);
-	lua_pushstring(L, type_name(st.st_mode));
+	lua_pushstring(L, nsl_file_type(st.st_mode));
 	lua_setfield(L, -2, "type");
 	lua_pushinteger(L, st.st_mode & 07777);
 	lua_setfield(L, -2, "mode");

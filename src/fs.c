@@ -3,7 +3,6 @@
  * mknod, symlink, lstat, chdir and chroot, paths resolved inside a root).
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -18,6 +17,7 @@
 
 #include "lnsl.h"
 #include "util.h"
+#include "areas.h"
 
 #ifndef SYS_openat2
 #define SYS_openat2 437
@@ -551,58 +551,6 @@ static int l_mkdtemp(lua_State *L)
 	if (!mkdtemp(tmpl))
 		return nsl_pusherrno(L, "mkdtemp %s", tmpl);
 	lua_pushstring(L, tmpl);
-	return 1;
-}
-
-/* A directory stream owned by a userdata, so that a memory error raised
- * while the names are collected still closes it (on collection). */
-static int dir_gc(lua_State *L)
-{
-	DIR **box = lua_touserdata(L, 1);
-	if (*box) {
-		closedir(*box);
-		*box = NULL;
-	}
-	return 0;
-}
-
-/* Pushes the names in the directory open at fd (which it takes, and
- * closes), "." and ".." left out; what names it in an error. */
-int nsl_push_names(lua_State *L, int fd, const char *what)
-{
-	DIR **box = lua_newuserdatauv(L, sizeof *box, 0);
-	*box = NULL;
-	if (luaL_newmetatable(L, "nsl.dir")) {
-		lua_pushcfunction(L, dir_gc);
-		lua_setfield(L, -2, "__gc");
-	}
-	lua_setmetatable(L, -2);
-	*box = fd < 0 ? NULL : fdopendir(fd);
-	if (!*box) {
-		int saved = errno;
-		if (fd >= 0)
-			close(fd);
-		errno = saved;
-		return nsl_pusherrno(L, "readdir %s", what);
-	}
-	lua_createtable(L, 16, 0);
-	lua_Integer n = 0;
-	struct dirent *e;
-	errno = 0;
-	while ((e = readdir(*box))) {
-		const char *name = e->d_name;
-		if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
-			continue;
-		lua_pushstring(L, name);
-		lua_rawseti(L, -2, ++n);
-	}
-	int saved = errno;
-	closedir(*box);
-	*box = NULL;
-	if (saved) {
-		errno = saved;
-		return nsl_pusherrno(L, "readdir %s", what);
-	}
 	return 1;
 }
 

@@ -27,18 +27,7 @@ extern const luaL_Reg nsl_tty_funcs[];   /* tty.c */
 extern const luaL_Reg nsl_plan_funcs[];  /* plan.c */
 int nsl_open_net(lua_State *L);          /* net.c: pushes the nsl.net table */
 
-/* plan.c: the plan at idx, or NULL when that is not one; running a whole
- * plan (in a cloned child; shared: one that shares the caller's memory)
- * returns the status to exit with. */
-struct nsl_plan;
-const struct nsl_plan *nsl_toplan(lua_State *L, int idx);
-int nsl_plan_exec(const struct nsl_plan *plan, int shared);
-/* Whether the plan runs to its exec or its end without waiting for the
- * caller (no go byte) and without staying on (no init): then the child
- * may share the caller's memory while the caller waits (ns.c). */
-int nsl_plan_runs_through(const struct nsl_plan *plan);
-
-/* fs.c: pushes the names in the directory open at fd (taken and closed;
+/* Pushes the names in the directory open at fd (taken and closed;
  * -1 with errno set pushes the failure), "." and ".." left out. */
 int nsl_push_names(lua_State *L, int fd, const char *what);
 

@@ -33,6 +33,7 @@
 
 #include "lnsl.h"
 #include "util.h"
+#include "areas.h"
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -45,18 +46,6 @@
 #endif
 
 /* ---- id maps (Lua-free) -------------------------------------------------- */
-
-int nsl_idmap_check(const nsl_idmap_entry *e)
-{
-	if (e->count == 0 || e->inside > UINT32_MAX - 1 ||
-	    e->outside > UINT32_MAX - 1)
-		return -1;
-	/* The last id of each range must stay below 2^32 - 1. */
-	if ((uint64_t)e->inside + e->count > UINT32_MAX ||
-	    (uint64_t)e->outside + e->count > UINT32_MAX)
-		return -1;
-	return 0;
-}
 
 static void proc_path(char *buf, size_t len, pid_t pid, const char *file)
 {

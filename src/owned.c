@@ -20,6 +20,7 @@
 
 #include "lnsl.h"
 #include "util.h"
+#include "areas.h"
 
 #define DIR_MT "nsl.owned_dir"
 

@@ -40,6 +40,7 @@
 
 #include "lnsl.h"
 #include "util.h"
+#include "areas.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)

@@ -24,6 +24,7 @@
 
 #include "lnsl.h"
 #include "util.h"
+#include "areas.h"
 
 /* PIDFD_GET_INFO (Linux 6.13; the exit status since 6.15), declared here:
  * the build host's headers may predate it. */

@@ -24,6 +24,7 @@
 
 #include "lnsl.h"
 #include "util.h"
+#include "areas.h"
 
 /* ---- Lua-free ------------------------------------------------------------ */
 

@@ -1,12 +1,13 @@
 /*
- * Lua-free helpers shared by every area: failure records, flag tables and
- * the parsing of flag lists.
+ * Lua-free helpers shared by every area: failure records, flag tables, the
+ * parsing of flag lists, /proc writes and the check of id-map entries.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -148,5 +149,17 @@ int nsl_write_file(const char *path, const char *data, size_t len,
 		return nsl_fail(err, saved, "write %s", path);
 	if ((size_t)n != len)
 		return nsl_fail(err, EIO, "write %s (short write)", path);
+	return 0;
+}
+
+int nsl_idmap_check(const nsl_idmap_entry *e)
+{
+	if (e->count == 0 || e->inside > UINT32_MAX - 1 ||
+	    e->outside > UINT32_MAX - 1)
+		return -1;
+	/* The last id of each range must stay below 2^32 - 1. */
+	if ((uint64_t)e->inside + e->count > UINT32_MAX ||
+	    (uint64_t)e->outside + e->count > UINT32_MAX)
+		return -1;
 	return 0;
 }

@@ -43,7 +43,7 @@ int nsl_rlimit_resource(const char *name);  /* RLIMIT_*, -1 when unknown */
 void nsl_forward_reset(void);                /* forwarding off, handlers back */
 int nsl_supervise(pid_t pid, int *wstatus);  /* see nsl.supervise; -1: errno */
 
-/* ---- what nsl.clone (ns.c) takes from plan.c (Lua) ---------------------- */
+/* ---- what nsl.clone (clone.c) takes from plan.c (Lua) ------------------- */
 
 /* The plan at idx, or NULL when that is not one; running a whole plan (in
  * a cloned child; shared: one that shares the caller's memory) returns the
@@ -54,7 +54,7 @@ const struct nsl_plan *nsl_toplan(struct lua_State *L, int idx);
 int nsl_plan_exec(const struct nsl_plan *plan, int shared);
 /* Whether the plan runs to its exec or its end without waiting for the
  * caller (no go byte) and without staying on (no init): then the child
- * may share the caller's memory while the caller waits (ns.c). */
+ * may share the caller's memory while the caller waits (clone.c). */
 int nsl_plan_runs_through(const struct nsl_plan *plan);
 
 #endif

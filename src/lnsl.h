@@ -14,6 +14,7 @@
 
 /* Each area's functions, assembled by luaopen_nsl_core (core.c). */
 extern const luaL_Reg nsl_ns_funcs[];    /* ns.c */
+extern const luaL_Reg nsl_clone_funcs[]; /* clone.c */
 extern const luaL_Reg nsl_uts_funcs[];   /* uts.c */
 extern const luaL_Reg nsl_mount_funcs[]; /* mount.c */
 extern const luaL_Reg nsl_proc_funcs[];  /* proc.c */

@@ -102,7 +102,7 @@ struct nsl_plan {
 
 struct run {
 	const struct nsl_plan *plan;
-	int shared;          /* the child shares the caller's memory (ns.c) */
+	int shared;          /* the child shares the caller's memory (clone.c) */
 	char dir[PATH_MAX];  /* what the last resolve step gave */
 	char msg[768];
 	nsl_error err;

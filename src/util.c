@@ -1,6 +1,6 @@
 /*
  * Lua-free helpers shared by every area: failure records, flag tables, the
- * parsing of flag lists, /proc writes and the check of id-map entries.
+ * parsing of flag lists, /proc writes and reads, the check of id-map entries.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -162,4 +163,25 @@ int nsl_idmap_check(const nsl_idmap_entry *e)
 	    (uint64_t)e->outside + e->count > UINT32_MAX)
 		return -1;
 	return 0;
+}
+
+int nsl_thread_count(void)
+{
+	char buf[1024];
+	nsl_autoclose int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* Field 20, counted after the command name, which may hold blanks. */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -1;
+	int field = 2;
+	for (p++; *p && field < 20; p++)
+		if (*p == ' ')
+			field++;
+	return atoi(p);
 }

@@ -37,4 +37,8 @@ const nsl_flag *nsl_flag_lookup(const nsl_flag *table, const char *name,
 int nsl_write_file(const char *path, const char *data, size_t len,
                    nsl_error *err);
 
+/* The threads of the calling process (/proc/self/stat), -1 when unknown:
+ * clone and unshare refuse a process with several. */
+int nsl_thread_count(void);
+
 #endif

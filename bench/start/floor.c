@@ -16,7 +16,7 @@
  *       (CLONE_VM) on a stack of its own while this process waits
  *       (CLONE_VFORK) for its exec; no page table is copied. nsl.container
  *       starts a container this way when nothing has to happen between
- *       the clone and the exec (src/ns.c)
+ *       the clone and the exec (src/clone.c)
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -36,10 +36,14 @@ int nsl_remove_beneath(int dirfd, const char *rel, nsl_error *err);
 void nsl_exec_search(const char *file, char **argv, char **envp,
                      const char *path);
 
-/* sys.c */
+/* caps.c */
 int nsl_caps_limit(nsl_capset keep, nsl_error *err); /* see nsl.caps_limit */
+
+/* sys.c */
 int nsl_loopback_up(nsl_error *err);
 int nsl_rlimit_resource(const char *name);  /* RLIMIT_*, -1 when unknown */
+
+/* supervise.c */
 void nsl_forward_reset(void);                /* forwarding off, handlers back */
 int nsl_supervise(pid_t pid, int *wstatus);  /* see nsl.supervise; -1: errno */
 

@@ -1,5 +1,6 @@
 /*
- * Capabilities (libcap) and no_new_privs.
+ * Capabilities (libcap), the capability set a container starts from, and
+ * no_new_privs.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -7,9 +8,12 @@
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "lnsl.h"
 #include "util.h"
+#include "areas.h"
 
 static int last_cap(void)
 {
@@ -78,6 +82,38 @@ int nsl_caps_keep(nsl_capset keep, nsl_error *err)
 int nsl_caps_drop(nsl_capset drop, nsl_error *err)
 {
 	return caps_restrict(~drop, "caps.drop", err);
+}
+
+/* Keeps only the capabilities in keep in the bounding, permitted and
+ * effective sets and empties the inheritable and ambient sets, the state
+ * a container's processes start from. */
+int nsl_caps_limit(nsl_capset keep, nsl_error *err)
+{
+	int last = cap_max_bits() - 1;
+	if (last > 63)
+		last = 63;
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
+	    errno != EINVAL)
+		return nsl_fail(err, errno, "capabilities: clear the ambient set");
+	for (int c = 0; c <= last; c++)
+		if (!(keep & ((nsl_capset)1 << c)) && prctl(PR_CAPBSET_READ, c, 0, 0, 0) == 1 &&
+		    prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0)
+			return nsl_fail(err, errno, "capabilities: drop %d from the bounding set", c);
+	/* capget/capset themselves, not libcap's cap_t: no allocation, as a
+	 * child that shares its parent's memory must not allocate (plan.c). */
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct data[2];
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return nsl_fail(err, errno, "capabilities: read");
+	for (int i = 0; i < 2; i++) {
+		uint32_t k = (uint32_t)(keep >> (32 * i));
+		data[i].effective &= k;
+		data[i].permitted &= k;
+		data[i].inheritable = 0;
+	}
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		return nsl_fail(err, errno, "capabilities: set");
+	return 0;
 }
 
 /* Is capability c in the named set of the calling process? */
@@ -169,6 +205,39 @@ static int l_no_new_privs(lua_State *L)
 	return 1;
 }
 
+/*
+ * nsl.cap_bits(list) -> integer
+ * The bit mask (bit n for capability n) of a list of capability names,
+ * such as {"CAP_CHOWN", "net_raw"}; unknown names raise an error.
+ */
+static int l_cap_bits(lua_State *L)
+{
+	nsl_capset set = nsl_checkcaps(L, 1);
+	nsl_checknargs(L, 1);
+	lua_pushinteger(L, (lua_Integer)set);
+	return 1;
+}
+
+/*
+ * nsl.caps_limit(list) -> true
+ * The capability state a container starts from: the bounding, permitted
+ * and effective sets keep only the listed capabilities (a list of names
+ * or a mask from nsl.cap_bits), the inheritable and ambient sets are
+ * emptied. @see capabilities(7)
+ */
+static int l_caps_limit(lua_State *L)
+{
+	nsl_error err;
+	nsl_capset keep = lua_type(L, 1) == LUA_TNUMBER
+	                  ? (nsl_capset)nsl_checkrange(L, 1, LUA_MININTEGER, LUA_MAXINTEGER, "mask")
+	                  : nsl_checkcaps(L, 1);
+	nsl_checknargs(L, 1);
+	if (nsl_caps_limit(keep, &err) < 0)
+		return nsl_pushfail(L, &err);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 const luaL_Reg nsl_caps_funcs[] = {
 	{"get", l_caps_get},
 	{"keep", l_caps_keep},
@@ -178,5 +247,7 @@ const luaL_Reg nsl_caps_funcs[] = {
 
 const luaL_Reg nsl_priv_funcs[] = {
 	{"no_new_privs", l_no_new_privs},
+	{"cap_bits", l_cap_bits},
+	{"caps_limit", l_caps_limit},
 	{NULL, NULL},
 };

@@ -24,6 +24,7 @@ extern const luaL_Reg nsl_fs_funcs[];    /* fs.c */
 extern const luaL_Reg nsl_fd_funcs[];    /* fd.c */
 extern const luaL_Reg nsl_owned_funcs[]; /* owned.c */
 extern const luaL_Reg nsl_sys_funcs[];   /* sys.c */
+extern const luaL_Reg nsl_supervise_funcs[]; /* supervise.c */
 extern const luaL_Reg nsl_tty_funcs[];   /* tty.c */
 extern const luaL_Reg nsl_plan_funcs[];  /* plan.c */
 int nsl_open_net(lua_State *L);          /* net.c: pushes the nsl.net table */

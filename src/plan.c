@@ -58,23 +58,7 @@ enum op {
 	OP_SYMLINK, OP_HOSTNAME, OP_LO_UP, OP_PIVOT_ROOT, OP_CHROOT, OP_MASK,
 	OP_READONLY, OP_RLIMIT, OP_CHDIR, OP_CAPS, OP_NNP, OP_READY, OP_INIT,
 	OP_EXEC, OP_REFUSE_SYMLINK, OP_SETNS, OP_CGROUP, OP_UNSHARE,
-};
-
-static const char *const op_names[] = {
-	"umask", "setsid", "keyring", "dumpable_off", "no_forward",
-	"close", "dup2", "mount", "resolve", "touch", "mkdir",
-	"symlink", "hostname", "lo_up", "pivot_root", "chroot", "mask",
-	"readonly", "rlimit", "chdir", "caps", "nnp", "ready", "init",
-	"exec", "refuse_symlink", "setns", "cgroup", "unshare", NULL,
-};
-
-/* How many arguments (after the op and the step's name) each op takes. */
-static const unsigned char op_nargs[] = {
-	1, 0, 0, 0, 0,
-	1, 2, 5, 3, 2, 2,
-	2, 1, 0, 1, 1, 1,
-	1, 3, 2, 1, 0, 0, 0,
-	4, 2, 1, 1, 1,
+	OP_COUNT
 };
 
 /* Step flags: a fallback is a "try" step followed by an "otherwise" one. */
@@ -308,155 +292,269 @@ static int do_init(struct run *r, const struct step *st)
 	_exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
 }
 
-static int run_step(struct run *r, const struct step *st)
+/* ---- the run of each op: 0, or -1 with the message in r->msg (an exec
+ * returns the status to exit with) ------------------------------------------ */
+
+typedef int run_fn(struct run *r, const struct step *st);
+
+static int run_umask(struct run *r, const struct step *st)
 {
-	char b1[PATH_MAX];
+	umask((mode_t)st->n[0]);
+	return 0;
+}
+
+static int run_setsid(struct run *r, const struct step *st)
+{
+	return setsid() < 0 ? step_errno(r, st, "setsid") : 0;
+}
+
+static int run_keyring(struct run *r, const struct step *st)
+{
+	if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0 && errno != ENOSYS)
+		return step_errno(r, st, "session keyring");
+	return 0;
+}
+
+static int run_dumpable_off(struct run *r, const struct step *st)
+{
+	return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 ? step_errno(r, st, "dumpable") : 0;
+}
+
+static int run_no_forward(struct run *r, const struct step *st)
+{
+	nsl_forward_reset();
+	return 0;
+}
+
+static int run_close(struct run *r, const struct step *st)
+{
+	close((int)st->n[0]);
+	return 0;
+}
+
+static int run_dup2(struct run *r, const struct step *st)
+{
+	if (dup2((int)st->n[0], (int)st->n[1]) < 0)
+		return step_errno(r, st, "dup2 %d %d", (int)st->n[0], (int)st->n[1]);
+	return 0;
+}
+
+static int run_mount(struct run *r, const struct step *st)
+{
+	char buf[PATH_MAX];
+	const char *path = join(r->dir, st->s[1], buf, sizeof buf);
+	if (!path)
+		return step_errno(r, st, "mount %s", st->s[1]);
+	if (nsl_mount(st->s[0], path, st->s[2], st->mflags, st->s[3], &r->err) < 0)
+		return step_fail(r, st, &r->err);
+	return 0;
+}
+
+static int run_setns(struct run *r, const struct step *st)
+{
+	if (setns((int)st->n[0], 0) < 0)
+		return step_errno(r, st, "setns %d", (int)st->n[0]);
+	close((int)st->n[0]);
+	return 0;
+}
+
+static int run_cgroup(struct run *r, const struct step *st)
+{
+	char buf[PATH_MAX];
+	/* "0": the writer itself, on cgroup v1 and v2 alike */
+	int n = snprintf(buf, sizeof buf, "%s/cgroup.procs", st->s[0]);
+	if (n < 0 || (size_t)n >= sizeof buf)
+		errno = ENAMETOOLONG;
+	else if (nsl_write_file(buf, "0", 1, &r->err) == 0)
+		return 0;
+	else
+		errno = r->err.code;
+	return step_errno(r, st, "joining %s", st->s[0]);
+}
+
+static int run_unshare(struct run *r, const struct step *st)
+{
+	return unshare((int)st->n[0]) < 0 ? step_errno(r, st, "unshare") : 0;
+}
+
+static int run_refuse_symlink(struct run *r, const struct step *st)
+{
 	struct stat sb;
-	const char *path;
-	switch (st->op) {
-	case OP_UMASK:
-		umask((mode_t)st->n[0]);
-		return 0;
-	case OP_SETSID:
-		return setsid() < 0 ? step_errno(r, st, "setsid") : 0;
-	case OP_KEYRING:
-		if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0 && errno != ENOSYS)
-			return step_errno(r, st, "session keyring");
-		return 0;
-	case OP_DUMPABLE_OFF:
-		return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 ? step_errno(r, st, "dumpable") : 0;
-	case OP_NO_FORWARD:
-		nsl_forward_reset();
-		return 0;
-	case OP_CLOSE:
-		close((int)st->n[0]);
-		return 0;
-	case OP_DUP2:
-		if (dup2((int)st->n[0], (int)st->n[1]) < 0)
-			return step_errno(r, st, "dup2 %d %d", (int)st->n[0], (int)st->n[1]);
-		return 0;
-	case OP_MOUNT:
-		if (!(path = join(r->dir, st->s[1], b1, sizeof b1)))
-			return step_errno(r, st, "mount %s", st->s[1]);
-		if (nsl_mount(st->s[0], path, st->s[2], st->mflags, st->s[3], &r->err) < 0)
-			return step_fail(r, st, &r->err);
-		return 0;
-	case OP_SETNS:
-		if (setns((int)st->n[0], 0) < 0)
-			return step_errno(r, st, "setns %d", (int)st->n[0]);
-		close((int)st->n[0]);
-		return 0;
-	case OP_CGROUP: {
-		/* "0": the writer itself, on cgroup v1 and v2 alike */
-		int n = snprintf(b1, sizeof b1, "%s/cgroup.procs", st->s[0]);
-		if (n < 0 || (size_t)n >= sizeof b1)
-			errno = ENAMETOOLONG;
-		else if (nsl_write_file(b1, "0", 1, &r->err) == 0)
-			return 0;
-		else
-			errno = r->err.code;
-		return step_errno(r, st, "joining %s", st->s[0]);
-	}
-	case OP_UNSHARE:
-		return unshare((int)st->n[0]) < 0 ? step_errno(r, st, "unshare") : 0;
-	case OP_REFUSE_SYMLINK:
-		if (lstat(st->s[0], &sb) == 0 && S_ISLNK(sb.st_mode)) {
-			nsl_fail(&r->err, 0, "%s", st->s[1]);
-			return step_fail(r, st, &r->err);
-		}
-		return 0;
-	case OP_RESOLVE:
-		if (nsl_resolve_path(st->s[0], st->s[1], (int)st->n[0], r->dir, sizeof r->dir,
-		                     &r->err) < 0)
-			return step_fail(r, st, &r->err);
-		return 0;
-	case OP_TOUCH: {
-		if (!(path = join(r->dir, st->s[0], b1, sizeof b1)))
-			return step_errno(r, st, "touch %s", st->s[0]);
-		int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, (mode_t)st->n[0]);
-		if (fd < 0)
-			return step_errno(r, st, "touch %s", path);
-		close(fd);
-		return 0;
-	}
-	case OP_MKDIR:
-		if (!(path = join(r->dir, st->s[0], b1, sizeof b1)))
-			return step_errno(r, st, "mkdir %s", st->s[0]);
-		return mkdir(path, (mode_t)st->n[0]) < 0 ? step_errno(r, st, "mkdir %s", path) : 0;
-	case OP_SYMLINK:
-		if (!(path = join(r->dir, st->s[1], b1, sizeof b1)))
-			return step_errno(r, st, "symlink %s", st->s[1]);
-		return symlink(st->s[0], path) < 0 ? step_errno(r, st, "symlink %s", path) : 0;
-	case OP_HOSTNAME:
-		if (sethostname(st->s[0], strlen(st->s[0])) < 0)
-			return step_errno(r, st, "sethostname %s", st->s[0]);
-		return 0;
-	case OP_LO_UP:
-		return nsl_loopback_up(&r->err) < 0 ? step_fail(r, st, &r->err) : 0;
-	case OP_PIVOT_ROOT:
-		return nsl_pivot_root(st->s[0], NULL, &r->err) < 0 ? step_fail(r, st, &r->err) : 0;
-	case OP_CHROOT:
-		if (chroot(st->s[0]) < 0)
-			return step_errno(r, st, "chroot %s", st->s[0]);
-		if (chdir("/") < 0)
-			return step_errno(r, st, "chroot %s: chdir /", st->s[0]);
-		return 0;
-	case OP_MASK:
-		if (lstat(st->s[0], &sb) < 0 || S_ISLNK(sb.st_mode))
-			return 0;
-		if (S_ISDIR(sb.st_mode))
-			return nsl_mount("tmpfs", st->s[0], "tmpfs",
-			                 MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-			                 "size=4k,mode=0555", &r->err) < 0 ? step_fail(r, st, &r->err) : 0;
-		return nsl_mount("/dev/null", st->s[0], NULL, MS_BIND, NULL, &r->err) < 0
-		       ? step_fail(r, st, &r->err) : 0;
-	case OP_READONLY:
-		if (lstat(st->s[0], &sb) < 0)
-			return 0;
-		return nsl_mount(st->s[0], st->s[0], NULL,
-		                 MS_BIND | MS_REC | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		                 NULL, &r->err) < 0 ? step_fail(r, st, &r->err) : 0;
-	case OP_RLIMIT: {
-		struct rlimit rl = {(rlim_t)st->n[1], (rlim_t)st->n[2]};
-		if (setrlimit((int)st->n[0], &rl) < 0)
-			return step_errno(r, st, "setrlimit %s", st->s[0]);
-		return 0;
-	}
-	case OP_CHDIR:
-		if (st->n[0]) {
-			nsl_autoclose int fd = nsl_resolve_fd("/", st->s[0], 0, &r->err);
-			if (fd < 0)
-				return step_fail(r, st, &r->err);
-			if (fchdir(fd) < 0)
-				return step_errno(r, st, "chdir %s", st->s[0]);
-			return 0;
-		}
-		return chdir(st->s[0]) < 0 ? step_errno(r, st, "chdir %s", st->s[0]) : 0;
-	case OP_CAPS:
-		return nsl_caps_limit((nsl_capset)st->n[0], &r->err) < 0 ? step_fail(r, st, &r->err) : 0;
-	case OP_NNP:
-		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-			return step_errno(r, st, "no_new_privs");
-		return 0;
-	case OP_READY: {
-		const struct nsl_plan *p = r->plan;
-		char go = 0;
-		if (p->status_fd >= 0 && NSL_RETRY(write(p->status_fd, "R", 1)) != 1)
-			_exit(1); /* the caller is gone */
-		if (p->go_fd >= 0) {
-			if (NSL_RETRY(read(p->go_fd, &go, 1)) != 1 || go != 'G')
-				_exit(1); /* the caller gave up */
-			close(p->go_fd);
-		}
-		return 0;
-	}
-	case OP_INIT:
-		return do_init(r, st);
-	case OP_EXEC:
-		return do_exec(r, st);
+	if (lstat(st->s[0], &sb) == 0 && S_ISLNK(sb.st_mode)) {
+		nsl_fail(&r->err, 0, "%s", st->s[1]);
+		return step_fail(r, st, &r->err);
 	}
 	return 0;
 }
+
+static int run_resolve(struct run *r, const struct step *st)
+{
+	if (nsl_resolve_path(st->s[0], st->s[1], (int)st->n[0], r->dir, sizeof r->dir,
+	                     &r->err) < 0)
+		return step_fail(r, st, &r->err);
+	return 0;
+}
+
+static int run_touch(struct run *r, const struct step *st)
+{
+	char buf[PATH_MAX];
+	const char *path = join(r->dir, st->s[0], buf, sizeof buf);
+	if (!path)
+		return step_errno(r, st, "touch %s", st->s[0]);
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, (mode_t)st->n[0]);
+	if (fd < 0)
+		return step_errno(r, st, "touch %s", path);
+	close(fd);
+	return 0;
+}
+
+static int run_mkdir(struct run *r, const struct step *st)
+{
+	char buf[PATH_MAX];
+	const char *path = join(r->dir, st->s[0], buf, sizeof buf);
+	if (!path)
+		return step_errno(r, st, "mkdir %s", st->s[0]);
+	return mkdir(path, (mode_t)st->n[0]) < 0 ? step_errno(r, st, "mkdir %s", path) : 0;
+}
+
+static int run_symlink(struct run *r, const struct step *st)
+{
+	char buf[PATH_MAX];
+	const char *path = join(r->dir, st->s[1], buf, sizeof buf);
+	if (!path)
+		return step_errno(r, st, "symlink %s", st->s[1]);
+	return symlink(st->s[0], path) < 0 ? step_errno(r, st, "symlink %s", path) : 0;
+}
+
+static int run_hostname(struct run *r, const struct step *st)
+{
+	if (sethostname(st->s[0], strlen(st->s[0])) < 0)
+		return step_errno(r, st, "sethostname %s", st->s[0]);
+	return 0;
+}
+
+static int run_lo_up(struct run *r, const struct step *st)
+{
+	return nsl_loopback_up(&r->err) < 0 ? step_fail(r, st, &r->err) : 0;
+}
+
+static int run_pivot_root(struct run *r, const struct step *st)
+{
+	return nsl_pivot_root(st->s[0], NULL, &r->err) < 0 ? step_fail(r, st, &r->err) : 0;
+}
+
+static int run_chroot(struct run *r, const struct step *st)
+{
+	if (chroot(st->s[0]) < 0)
+		return step_errno(r, st, "chroot %s", st->s[0]);
+	if (chdir("/") < 0)
+		return step_errno(r, st, "chroot %s: chdir /", st->s[0]);
+	return 0;
+}
+
+/* A directory is covered by an empty read-only tmpfs, a file by
+ * /dev/null; what is missing or a symlink is left alone. */
+static int run_mask(struct run *r, const struct step *st)
+{
+	struct stat sb;
+	if (lstat(st->s[0], &sb) < 0 || S_ISLNK(sb.st_mode))
+		return 0;
+	if (S_ISDIR(sb.st_mode))
+		return nsl_mount("tmpfs", st->s[0], "tmpfs",
+		                 MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		                 "size=4k,mode=0555", &r->err) < 0 ? step_fail(r, st, &r->err) : 0;
+	return nsl_mount("/dev/null", st->s[0], NULL, MS_BIND, NULL, &r->err) < 0
+	       ? step_fail(r, st, &r->err) : 0;
+}
+
+static int run_readonly(struct run *r, const struct step *st)
+{
+	struct stat sb;
+	if (lstat(st->s[0], &sb) < 0)
+		return 0;
+	return nsl_mount(st->s[0], st->s[0], NULL,
+	                 MS_BIND | MS_REC | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+	                 NULL, &r->err) < 0 ? step_fail(r, st, &r->err) : 0;
+}
+
+static int run_rlimit(struct run *r, const struct step *st)
+{
+	struct rlimit rl = {(rlim_t)st->n[1], (rlim_t)st->n[2]};
+	if (setrlimit((int)st->n[0], &rl) < 0)
+		return step_errno(r, st, "setrlimit %s", st->s[0]);
+	return 0;
+}
+
+static int run_chdir(struct run *r, const struct step *st)
+{
+	if (st->n[0]) {
+		nsl_autoclose int fd = nsl_resolve_fd("/", st->s[0], 0, &r->err);
+		if (fd < 0)
+			return step_fail(r, st, &r->err);
+		if (fchdir(fd) < 0)
+			return step_errno(r, st, "chdir %s", st->s[0]);
+		return 0;
+	}
+	return chdir(st->s[0]) < 0 ? step_errno(r, st, "chdir %s", st->s[0]) : 0;
+}
+
+static int run_caps(struct run *r, const struct step *st)
+{
+	return nsl_caps_limit((nsl_capset)st->n[0], &r->err) < 0 ? step_fail(r, st, &r->err) : 0;
+}
+
+static int run_nnp(struct run *r, const struct step *st)
+{
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return step_errno(r, st, "no_new_privs");
+	return 0;
+}
+
+static int run_ready(struct run *r, const struct step *st)
+{
+	const struct nsl_plan *p = r->plan;
+	char go = 0;
+	if (p->status_fd >= 0 && NSL_RETRY(write(p->status_fd, "R", 1)) != 1)
+		_exit(1); /* the caller is gone */
+	if (p->go_fd >= 0) {
+		if (NSL_RETRY(read(p->go_fd, &go, 1)) != 1 || go != 'G')
+			_exit(1); /* the caller gave up */
+		close(p->go_fd);
+	}
+	return 0;
+}
+
+static run_fn *const op_run[OP_COUNT] = {
+	[OP_UMASK] = run_umask,
+	[OP_SETSID] = run_setsid,
+	[OP_KEYRING] = run_keyring,
+	[OP_DUMPABLE_OFF] = run_dumpable_off,
+	[OP_NO_FORWARD] = run_no_forward,
+	[OP_CLOSE] = run_close,
+	[OP_DUP2] = run_dup2,
+	[OP_MOUNT] = run_mount,
+	[OP_RESOLVE] = run_resolve,
+	[OP_TOUCH] = run_touch,
+	[OP_MKDIR] = run_mkdir,
+	[OP_SYMLINK] = run_symlink,
+	[OP_HOSTNAME] = run_hostname,
+	[OP_LO_UP] = run_lo_up,
+	[OP_PIVOT_ROOT] = run_pivot_root,
+	[OP_CHROOT] = run_chroot,
+	[OP_MASK] = run_mask,
+	[OP_READONLY] = run_readonly,
+	[OP_RLIMIT] = run_rlimit,
+	[OP_CHDIR] = run_chdir,
+	[OP_CAPS] = run_caps,
+	[OP_NNP] = run_nnp,
+	[OP_READY] = run_ready,
+	[OP_INIT] = do_init,
+	[OP_EXEC] = do_exec,
+	[OP_REFUSE_SYMLINK] = run_refuse_symlink,
+	[OP_SETNS] = run_setns,
+	[OP_CGROUP] = run_cgroup,
+	[OP_UNSHARE] = run_unshare,
+};
 
 /* Runs steps from..to (0-based, inclusive); 0 when all went well, else
  * the exit status the child should end with, the message in r->msg
@@ -468,7 +566,7 @@ static int run_steps(struct run *r, size_t from, size_t to)
 		const struct step *st = &r->plan->steps[i];
 		if ((st->flags & STEP_OTHERWISE) && !failed)
 			continue;
-		int rc = run_step(r, st);
+		int rc = op_run[st->op](r, st);
 		failed = rc != 0;
 		if (rc != 0 && !(st->flags & STEP_TRY)) {
 			int status = rc > 0 ? rc : 1;
@@ -663,8 +761,6 @@ static void check_exec(lua_State *L, int t, lua_Integer i, int extras, struct st
 	lua_pop(L, 1);
 }
 
-static const char *const kinds[] = {"dir", "file", NULL};
-
 /* Element k of step i, one of names; its index. */
 static int step_choice(lua_State *L, int t, lua_Integer i, lua_Integer k,
                        const char *const names[], const char *what)
@@ -680,9 +776,165 @@ static int step_choice(lua_State *L, int t, lua_Integer i, lua_Integer k,
 	                  v ? v : luaL_typename(L, -1));
 }
 
+/* ---- the check of each op's arguments, in the step table at t --------------- */
+
+typedef void check_fn(lua_State *L, int t, lua_Integer i, int extras, struct step *st);
+
+static void check_umask(lua_State *L, int t, lua_Integer i, int extras, struct step *st)
+{
+	st->n[0] = step_int(L, t, i, 3, 0, 0777);
+}
+
+/* close fd, setns fd */
+static void check_fd(lua_State *L, int t, lua_Integer i, int extras, struct step *st)
+{
+	st->n[0] = step_int(L, t, i, 3, 0, INT_MAX);
+}
+
+static void check_dup2(lua_State *L, int t, lua_Integer i, int extras, struct step *st)
+{
+	st->n[0] = step_int(L, t, i, 3, 0, INT_MAX);
+	st->n[1] = step_int(L, t, i, 4, 0, INT_MAX);
+}
+
+static void check_mount(lua_State *L, int t, lua_Integer i, int extras, struct step *st)
+{
+	st->s[0] = step_string(L, t, i, 1, 3);
+	st->s[1] = step_string(L, t, i, 0, 4);
+	st->s[2] = step_string(L, t, i, 1, 5);
+	lua_geti(L, t, 6);
+	st->mflags = nsl_checkflags(L, lua_gettop(L), nsl_mount_flags, "mount flag");
+	lua_pop(L, 1);
+	st->s[3] = step_string(L, t, i, 1, 7);
+}
+
+static const char *const kinds[] = {"dir", "file", NULL};
+
+static void check_resolve(lua_State *L, int t, lua_Integer i, int extras, struct step *st)
+{
+	st->s[0] = step_string(L, t, i, 0, 3);
+	st->s[1] = step_string(L, t, i, 0, 4);
+	if (lua_geti(L, t, 5) == LUA_TNIL || (lua_isboolean(L, -1) && !lua_toboolean(L, -1)))
+		st->n[0] = 0;
+	else
+		st->n[0] = "df"[step_choice(L, t, i, 5, kinds, "create")];
+	lua_pop(L, 1);
+}
+
+/* touch path mode, mkdir path mode */
+static void check_path_mode(lua_State *L, int t, lua_Integer i, int extras, struct step *st)
+{
+	st->s[0] = step_string(L, t, i, 0, 3);
+	st->n[0] = step_int(L, t, i, 4, 0, 07777);
+}
+
+/* symlink target path, refuse_symlink path message */
+static void check_two_strings(lua_State *L, int t, lua_Integer i, int extras, struct step *st)
+{
+	st->s[0] = step_string(L, t, i, 0, 3);
+	st->s[1] = step_string(L, t, i, 0, 4);
+}
+
+/* hostname, pivot_root, chroot, mask, readonly: one string */
+static void check_string(lua_State *L, int t, lua_Integer i, int extras, struct step *st)
+{
+	st->s[0] = step_string(L, t, i, 0, 3);
+}
+
+static void check_rlimit(lua_State *L, int t, lua_Integer i, int extras, struct step *st)
+{
+	st->s[0] = step_string(L, t, i, 0, 3);
+	st->n[0] = nsl_rlimit_resource(st->s[0]);
+	if (st->n[0] < 0)
+		luaL_error(L, "plan: step %I: unknown limit '%s'", i, st->s[0]);
+	st->n[1] = step_rlim(L, t, i, 4);
+	st->n[2] = step_rlim(L, t, i, 5);
+	if ((rlim_t)st->n[1] > (rlim_t)st->n[2])
+		luaL_error(L, "plan: step %I: soft limit above the hard limit", i);
+}
+
+static void check_chdir(lua_State *L, int t, lua_Integer i, int extras, struct step *st)
+{
+	st->s[0] = step_string(L, t, i, 0, 3);
+	st->n[0] = step_bool(L, t, 4);
+}
+
+static void check_caps(lua_State *L, int t, lua_Integer i, int extras, struct step *st)
+{
+	st->n[0] = step_int(L, t, i, 3, LUA_MININTEGER, LUA_MAXINTEGER);
+}
+
+static void check_cgroup(lua_State *L, int t, lua_Integer i, int extras, struct step *st)
+{
+	st->s[0] = step_string(L, t, i, 0, 3);
+	if (st->s[0][0] != '/')
+		luaL_error(L, "plan: step %I: the cgroup must be an absolute path", i);
+}
+
+static void check_unshare(lua_State *L, int t, lua_Integer i, int extras, struct step *st)
+{
+	lua_geti(L, t, 3);
+	st->n[0] = (long long)nsl_checkflags(L, lua_gettop(L), nsl_namespace_flags, "namespace");
+	lua_pop(L, 1);
+	if (st->n[0] == 0)
+		luaL_error(L, "plan: step %I: unshare needs a namespace", i);
+}
+
+/* What each op is called, how many arguments it takes (after the op and
+ * the step's name) and how they are checked (NULL: it takes none). */
+static const struct op_def {
+	const char *name;
+	unsigned char nargs;
+	check_fn *check;
+} op_defs[OP_COUNT] = {
+	[OP_UMASK] = {"umask", 1, check_umask},
+	[OP_SETSID] = {"setsid", 0, NULL},
+	[OP_KEYRING] = {"keyring", 0, NULL},
+	[OP_DUMPABLE_OFF] = {"dumpable_off", 0, NULL},
+	[OP_NO_FORWARD] = {"no_forward", 0, NULL},
+	[OP_CLOSE] = {"close", 1, check_fd},
+	[OP_DUP2] = {"dup2", 2, check_dup2},
+	[OP_MOUNT] = {"mount", 5, check_mount},
+	[OP_RESOLVE] = {"resolve", 3, check_resolve},
+	[OP_TOUCH] = {"touch", 2, check_path_mode},
+	[OP_MKDIR] = {"mkdir", 2, check_path_mode},
+	[OP_SYMLINK] = {"symlink", 2, check_two_strings},
+	[OP_HOSTNAME] = {"hostname", 1, check_string},
+	[OP_LO_UP] = {"lo_up", 0, NULL},
+	[OP_PIVOT_ROOT] = {"pivot_root", 1, check_string},
+	[OP_CHROOT] = {"chroot", 1, check_string},
+	[OP_MASK] = {"mask", 1, check_string},
+	[OP_READONLY] = {"readonly", 1, check_string},
+	[OP_RLIMIT] = {"rlimit", 3, check_rlimit},
+	[OP_CHDIR] = {"chdir", 2, check_chdir},
+	[OP_CAPS] = {"caps", 1, check_caps},
+	[OP_NNP] = {"nnp", 0, NULL},
+	[OP_READY] = {"ready", 0, NULL},
+	[OP_INIT] = {"init", 0, NULL},
+	[OP_EXEC] = {"exec", 4, check_exec},
+	[OP_REFUSE_SYMLINK] = {"refuse_symlink", 2, check_two_strings},
+	[OP_SETNS] = {"setns", 1, check_fd},
+	[OP_CGROUP] = {"cgroup", 1, check_cgroup},
+	[OP_UNSHARE] = {"unshare", 1, check_unshare},
+};
+
+/* Element 1 of step i: the index of its op in op_defs. */
+static int step_op(lua_State *L, int t, lua_Integer i)
+{
+	lua_geti(L, t, 1);
+	const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+	for (int op = 0; v && op < OP_COUNT; op++)
+		if (strcmp(op_defs[op].name, v) == 0) {
+			lua_pop(L, 1);
+			return op;
+		}
+	return luaL_error(L, "plan: step %I: unknown op '%s'", i,
+	                  v ? v : luaL_typename(L, -1));
+}
+
 static void check_step(lua_State *L, int t, lua_Integer i, int extras, struct step *st)
 {
-	int op = step_choice(L, t, i, 1, op_names, "op");
+	int op = step_op(L, t, i);
 	st->op = (unsigned char)op;
 	st->name = step_string(L, t, i, 0, 2);
 	if (lua_getfield(L, t, "try") != LUA_TNIL && lua_toboolean(L, -1))
@@ -690,90 +942,11 @@ static void check_step(lua_State *L, int t, lua_Integer i, int extras, struct st
 	if (lua_getfield(L, t, "otherwise") != LUA_TNIL && lua_toboolean(L, -1))
 		st->flags |= STEP_OTHERWISE;
 	lua_pop(L, 2);
-	if ((lua_Integer)luaL_len(L, t) > 2 + op_nargs[op])
-		luaL_error(L, "plan: step %I (%s) takes %d arguments", i, op_names[op], op_nargs[op]);
-	switch (op) {
-	case OP_UMASK:
-		st->n[0] = step_int(L, t, i, 3, 0, 0777);
-		break;
-	case OP_CLOSE:
-	case OP_SETNS:
-		st->n[0] = step_int(L, t, i, 3, 0, INT_MAX);
-		break;
-	case OP_DUP2:
-		st->n[0] = step_int(L, t, i, 3, 0, INT_MAX);
-		st->n[1] = step_int(L, t, i, 4, 0, INT_MAX);
-		break;
-	case OP_MOUNT:
-		st->s[0] = step_string(L, t, i, 1, 3);
-		st->s[1] = step_string(L, t, i, 0, 4);
-		st->s[2] = step_string(L, t, i, 1, 5);
-		lua_geti(L, t, 6);
-		st->mflags = nsl_checkflags(L, lua_gettop(L), nsl_mount_flags, "mount flag");
-		lua_pop(L, 1);
-		st->s[3] = step_string(L, t, i, 1, 7);
-		break;
-	case OP_RESOLVE:
-		st->s[0] = step_string(L, t, i, 0, 3);
-		st->s[1] = step_string(L, t, i, 0, 4);
-		if (lua_geti(L, t, 5) == LUA_TNIL || (lua_isboolean(L, -1) && !lua_toboolean(L, -1)))
-			st->n[0] = 0;
-		else
-			st->n[0] = "df"[step_choice(L, t, i, 5, kinds, "create")];
-		lua_pop(L, 1);
-		break;
-	case OP_TOUCH:
-	case OP_MKDIR:
-		st->s[0] = step_string(L, t, i, 0, 3);
-		st->n[0] = step_int(L, t, i, 4, 0, 07777);
-		break;
-	case OP_SYMLINK:
-	case OP_REFUSE_SYMLINK:
-		st->s[0] = step_string(L, t, i, 0, 3);
-		st->s[1] = step_string(L, t, i, 0, 4);
-		break;
-	case OP_HOSTNAME:
-	case OP_PIVOT_ROOT:
-	case OP_CHROOT:
-	case OP_MASK:
-	case OP_READONLY:
-		st->s[0] = step_string(L, t, i, 0, 3);
-		break;
-	case OP_RLIMIT:
-		st->s[0] = step_string(L, t, i, 0, 3);
-		st->n[0] = nsl_rlimit_resource(st->s[0]);
-		if (st->n[0] < 0)
-			luaL_error(L, "plan: step %I: unknown limit '%s'", i, st->s[0]);
-		st->n[1] = step_rlim(L, t, i, 4);
-		st->n[2] = step_rlim(L, t, i, 5);
-		if ((rlim_t)st->n[1] > (rlim_t)st->n[2])
-			luaL_error(L, "plan: step %I: soft limit above the hard limit", i);
-		break;
-	case OP_CHDIR:
-		st->s[0] = step_string(L, t, i, 0, 3);
-		st->n[0] = step_bool(L, t, 4);
-		break;
-	case OP_CAPS:
-		st->n[0] = step_int(L, t, i, 3, LUA_MININTEGER, LUA_MAXINTEGER);
-		break;
-	case OP_CGROUP:
-		st->s[0] = step_string(L, t, i, 0, 3);
-		if (st->s[0][0] != '/')
-			luaL_error(L, "plan: step %I: the cgroup must be an absolute path", i);
-		break;
-	case OP_UNSHARE:
-		lua_geti(L, t, 3);
-		st->n[0] = (long long)nsl_checkflags(L, lua_gettop(L), nsl_namespace_flags, "namespace");
-		lua_pop(L, 1);
-		if (st->n[0] == 0)
-			luaL_error(L, "plan: step %I: unshare needs a namespace", i);
-		break;
-	case OP_EXEC:
-		check_exec(L, t, i, extras, st);
-		break;
-	default:
-		break;
-	}
+	if ((lua_Integer)luaL_len(L, t) > 2 + op_defs[op].nargs)
+		luaL_error(L, "plan: step %I (%s) takes %d arguments", i, op_defs[op].name,
+		           op_defs[op].nargs);
+	if (op_defs[op].check)
+		op_defs[op].check(L, t, i, extras, st);
 }
 
 /*

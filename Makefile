@@ -166,7 +166,8 @@ install: all
 	install -m 644 docs/nsl.1 $(DESTDIR)$(PREFIX)/share/man/man1/nsl.1
 	install -m 755 $(MODULE) $(DESTDIR)$(PREFIX)/lib/lua/5.4/nsl/core.so
 	install -m 644 lua/nsl.lua $(DESTDIR)$(PREFIX)/share/lua/5.4/nsl.lua
-	install -m 644 $(filter lua/nsl/%,$(LUA_SRC)) $(DESTDIR)$(PREFIX)/share/lua/5.4/nsl/
+	for f in $(filter lua/nsl/%,$(LUA_SRC)); do \
+	    install -D -m 644 $$f $(DESTDIR)$(PREFIX)/share/lua/5.4/$${f#lua/} || exit 1; done
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/nsl $(DESTDIR)$(PREFIX)/share/lua/5.4/nsl.lua \

@@ -1,0 +1,292 @@
+-- What a container holds on the host, and its record: the first record
+-- (new_record), what a record may name and its release (also for records
+-- that a killed process left, found by the sweep), and whether the
+-- container's root user is the host's.
+local nsl = require "nsl"
+local rootfs = require "nsl.rootfs"
+local netmode = require "nsl.netmode"
+local state = require "nsl.state"
+local registry = require "nsl.container.registry"
+
+local M = {}
+
+-- ---- host resources, and their record --------------------------------------
+--
+-- What a container holds on the host: its root's state (rootfs), its
+-- network (netmode plan), its cgroup, and its state directory. The first
+-- three are recorded in the state file as plain data, so that whoever
+-- cleans up (the script, a detached container's supervisor, or a later
+-- process that found the owner dead) rebuilds them with restore().
+
+local function cgroup_module()
+  return require "nsl.cgroup"
+end
+
+-- Plain data of an object (its fields that are not functions).
+local function fields(obj)
+  if obj == nil then return nil end
+  return state.decode("return " .. state.encode(obj))
+end
+
+-- ---- what a record may name ------------------------------------------------
+--
+-- A record is data about nsl's own objects, not orders: whoever releases
+-- what it names checks first that each thing is nsl's own for that
+-- container, and leaves the rest alone with a warning. Its PID 1 is
+-- signalled only when provably the container's (state.signal).
+
+-- A container id as nsl makes them: a name, or "_anon-PID-N".
+local function valid_id(id)
+  return type(id) == "string" and ((#id <= 64 and id:match("^[%w][%w_.-]*$") ~= nil)
+    or id:match("^_anon%-%d+%-%d+$") ~= nil)
+end
+
+-- The cgroup of a record, opened, when it is the container's own: named
+-- after its id (cgroup.open takes a name under nsl's parent group, never
+-- a path), each of its directories the caller's. nil when there is none;
+-- nil and why when it is not the container's.
+local function own_cgroup(rec)
+  if rec.cgroup == nil then return nil end
+  if rec.cgroup ~= rec.id or not valid_id(rec.id) then
+    return nil, ("it names the cgroup %s, not its own (%s)"):format(tostring(rec.cgroup), tostring(rec.id))
+  end
+  local cg = cgroup_module().open(rec.cgroup)
+  if not cg then return nil end
+  for _, dir in ipairs(cg:dirs()) do
+    local st = nsl.lstat(dir)
+    local why = st and state.foreign(st, "directory")
+    if why then return nil, ("its cgroup %s is %s"):format(dir, why) end
+  end
+  return cg
+end
+
+local function ifname(v)
+  return type(v) == "string" and #v >= 1 and #v <= 15 and not v:find("[/:%s%z]") and v ~= "." and v ~= ".."
+end
+
+-- The network plan of a record when it is one nsl makes: a veth or
+-- bridge plan with interface names, a namespace inode and an address
+-- lease that name nothing but themselves. nil, why otherwise.
+local function own_plan(rec)
+  local p = rec.plan
+  if p == nil then return nil end
+  if type(p) ~= "table" or (p.mode ~= "veth" and p.mode ~= "bridge") then
+    return nil, "its network plan is not one nsl makes"
+  end
+  if p.created_veth ~= nil and not ifname(p.created_veth) then
+    return nil, ("%q is not an interface name"):format(tostring(p.created_veth))
+  end
+  if p.netns ~= nil and not (type(p.netns) == "string" and p.netns:match("^%d+$")) then
+    return nil, ("%q is not a namespace inode"):format(tostring(p.netns))
+  end
+  if p.mode == "bridge" then
+    if not ifname(p.bridge) then return nil, ("%q is not a bridge name"):format(tostring(p.bridge)) end
+    if p.leased ~= nil and not (type(p.leased) == "string" and p.leased:match("^%d+%.%d+%.%d+%.%d+$")) then
+      return nil, ("its lease %q is not an address"):format(tostring(p.leased))
+    end
+    local sub = p.subnet
+    if type(sub) ~= "table" or math.type(sub.ip) ~= "integer" or math.type(sub.len) ~= "integer" then
+      return nil, "its bridge plan has no subnet"
+    end
+  end
+  return p
+end
+
+-- Whether path is the state directory rootfs makes for the container id
+-- (<runtime dir>/rootfs/root-ID-XXXXXX, or /tmp/nsl-root-ID-XXXXXX when
+-- there was no runtime directory) and the caller's own. true; nil when
+-- it is gone; nil, why when it is not nsl's.
+local function own_root_state(path, id)
+  if type(path) ~= "string" then return nil, "it is not a path" end
+  local parent, name = path:match("^(.*)/([^/]+)$")
+  local base = state.runtime_dir()
+  local function made(prefix)
+    return name:sub(1, #prefix) == prefix and #name == #prefix + 6 and name:sub(-6):match("^%w+$") ~= nil
+  end
+  if not (name and ((base and parent == base .. "/rootfs" and made("root-" .. id .. "-"))
+      or (parent == "/tmp" and made("nsl-root-" .. id .. "-")))) then
+    return nil, "it is not a state directory nsl makes for this container"
+  end
+  local ok, why, code = state.owned(path)
+  if not ok and code == 2 then return nil end
+  return ok, why
+end
+
+-- The part of a record's root that cleanup uses (kind, state, work_dir,
+-- keep), each path checked to be nsl's own for this container: the state
+-- directory (own_root_state) and the overlay work directory, which is
+-- its upper directory's sibling "<upper>.nsl-work" and the caller's own.
+-- nil when there is nothing to clean up; nil, why otherwise.
+local function own_root(rec)
+  local r = rec.root
+  if r == nil then return nil end
+  if type(r) ~= "table" or (r.kind ~= "overlay" and r.kind ~= "host" and r.kind ~= "dir") then
+    return nil, "it is not a root nsl makes"
+  end
+  if not valid_id(rec.id) then return nil, ("%s is not a container id"):format(tostring(rec.id)) end
+  local out = { kind = r.kind, keep = r.keep == true }
+  if r.state ~= nil then
+    local ok, why = own_root_state(r.state, rec.id)
+    if why then return nil, ("state directory %s: %s"):format(tostring(r.state), why) end
+    out.state = ok and r.state or nil
+  end
+  if r.work_dir ~= nil then
+    if type(r.upper_dir) ~= "string" or r.work_dir ~= r.upper_dir .. ".nsl-work" then
+      return nil, ("work directory %s: it is not the one nsl makes beside the upper directory"):format(tostring(r.work_dir))
+    end
+    local ok, why, code = state.owned(r.work_dir)
+    if not ok and code ~= 2 then return nil, ("work directory %s: %s"):format(r.work_dir, why) end
+    out.work_dir = ok and r.work_dir or nil
+  end
+  return out
+end
+
+-- Releases everything a record says the container holds, what of it is
+-- nsl's own for the container (above); kills its processes first if any
+-- are left. Returns whether its memory limit killed something (checked
+-- before the group goes).
+function M.release(rec)
+  local oom = false
+  local errs = {}
+  local function refused(what, why)
+    if why then
+      state.warn(("not releasing %s of container %s: %s"):format(what, tostring(rec.id), why))
+    end
+  end
+  if rec.pid and state.alive(rec.pid, rec.pid_start) then
+    local _, why = state.signal(rec, "KILL")
+    refused("its process", why)
+  end
+  local cg, cwhy = own_cgroup(rec)
+  refused("the cgroup", cwhy)
+  if cg then
+    oom = (cg:oom_killed())
+    cg:kill()
+    local ok, err = cg:destroy()
+    if not ok then errs[#errs + 1] = err end
+  end
+  local plan, pwhy = own_plan(rec)
+  refused("the network", pwhy)
+  if plan then
+    local ok, err = netmode.restore(plan):cleanup()
+    if not ok then errs[#errs + 1] = err end
+  end
+  local root, rwhy = own_root(rec)
+  refused("the root", rwhy)
+  if root then
+    local ok, err = rootfs.restore(root):cleanup()
+    if not ok then errs[#errs + 1] = err end
+  elseif rec.root == nil and rec.root_owner ~= nil then
+    if rec.root_owner == rec.id and valid_id(rec.id) then
+      rootfs.sweep(rec.root_owner)
+    else
+      refused("the root", ("it names the root owner %s, not itself"):format(tostring(rec.root_owner)))
+    end
+  end
+  if #errs > 0 then error(table.concat(errs, "; "), 0) end
+  return oom
+end
+
+local swept = false
+
+-- Once per process, before its first container: what processes killed
+-- before they could clean up left behind is released.
+local function sweep_once()
+  if swept then return end
+  swept = true
+  local ok, n, err = pcall(state.sweep, M.release)
+  if ok and not n and err then state.warn("not cleaning up after killed containers: " .. err) end
+end
+
+-- Whether the container's root user is the host's: no user namespace,
+-- or one whose uid map takes some uid to 0, run by root.
+local function host_root(cfg)
+  if nsl.geteuid() ~= 0 then return false end
+  if not cfg.ns.user then return true end
+  for _, e in ipairs(cfg.uid_map or {}) do
+    if e[2] <= 0 and 0 < e[2] + e[3] then return true end
+  end
+  return false
+end
+
+-- The record a container starts with (see nsl.state).
+local anon_seq = 0
+local function new_record(cfg)
+  local id = cfg.name
+  if not id then
+    anon_seq = anon_seq + 1
+    id = ("_anon-%d-%d"):format(nsl.getpid(), anon_seq)
+  end
+  local h = cfg.hardening
+  local command = cfg.command
+  if type(command) ~= "table" then command = { "(a Lua function)" } end
+  return {
+    id = id, name = cfg.name, status = "starting",
+    owner = nsl.getpid(), boot = state.boot_id(),
+    detached = cfg.detach and true or nil, started = nsl.time("real"),
+    command = command, hostname = cfg.hostname, namespaces = cfg.ns_list,
+    stop_timeout = cfg.stop_timeout,
+    net = type(cfg.net) == "string" and cfg.net or cfg.plan.mode,
+    exec = {
+      env = cfg.env, cwd = cfg.cwd, capmask = cfg.capmask, user = cfg.ns.user or nil,
+      pivot_root = h.pivot_root, new_session = h.new_session,
+      resolve_cwd = h.resolve_cwd, capabilities = h.capabilities,
+      no_new_privs = h.no_new_privs,
+    },
+  }
+end
+
+local function cleanup_host(self)
+  local errs = {}
+  if self._forwarding then
+    nsl.stop_forwarding(self._forwarding)
+    self._forwarding = nil
+  end
+  if self._cg then
+    local ok, err = self._cg:destroy()
+    if not ok then errs[#errs + 1] = tostring(err) end
+    self._cg = nil
+  end
+  for _, obj in ipairs({ self._plan, self._root }) do
+    if obj then
+      local ok, done, err = pcall(obj.cleanup, obj)
+      if not ok then errs[#errs + 1] = tostring(done)
+      elseif done == nil and err then errs[#errs + 1] = tostring(err) end
+    end
+  end
+  self._plan, self._root = nil, nil
+  if self._id and self._cfg and not self.detached then
+    state.remove(self._id)
+    self._id = nil
+  end
+  if #errs > 0 then
+    io.stderr:write("nsl: container cleanup: ", table.concat(errs, "; "), "\n")
+  end
+end
+
+-- A start that failed half way: undo everything, return nil, msg.
+local function abort(self, msg, fds)
+  for _, fd in ipairs(fds) do nsl.close(fd) end
+  if self.pid then
+    nsl.kill(self.pid, "KILL")
+    nsl.wait(self.pid)
+    registry.drop(self.pid)
+  end
+  self.pid = nil
+  if self._cg then self._cg:kill() end
+  self.detached = nil -- so that its state goes too
+  cleanup_host(self)
+  self.state = "created"
+  return nil, msg
+end
+
+M.sweep_once = sweep_once
+M.cleanup_host = cleanup_host
+M.abort = abort
+M.host_root = host_root
+M.new_record = new_record
+M.fields = fields
+M.cgroup_module = cgroup_module
+M.own_cgroup = own_cgroup
+
+return M

@@ -1,0 +1,232 @@
+-- Launching a container's PID 1: the network made first (veth, bridge),
+-- the clone with its plan, the handshake on the status and go pipes,
+-- and the undo of its own part when a step fails. Also where nsl's helper
+-- programs (nsl-init, nsl-monitor) are found.
+local nsl = require "nsl"
+local state = require "nsl.state"
+local spec = require "nsl.container.spec"
+local setup = require "nsl.container.setup"
+local registry = require "nsl.container.registry"
+
+local M = {}
+
+local read_file = state.read_file
+local namespace_list = spec.namespace_list
+local child_steps, command_steps = setup.child_steps, setup.command_steps
+local make_plan, child_main = setup.make_plan, setup.child_main
+
+-- Why an unprivileged user namespace was refused, and how to allow it
+-- (proc is the root of the sysctl files, "/proc" but for tests).
+function M.userns_hint(proc)
+  proc = proc or "/proc"
+  local function sysctl(name)
+    local s = read_file(proc .. "/sys/" .. name)
+    return s and s:match("^(%S*)")
+  end
+  if sysctl("kernel/unprivileged_userns_clone") == "0" then
+    return "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0); allow them with: sysctl -w kernel.unprivileged_userns_clone=1"
+  end
+  if sysctl("user/max_user_namespaces") == "0" then
+    return "user namespaces are disabled (user.max_user_namespaces = 0); allow them with: sysctl -w user.max_user_namespaces=15000"
+  end
+  if sysctl("kernel/apparmor_restrict_unprivileged_userns") == "1" then
+    return "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns = 1); allow them with: sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile for nsl with the 'userns' rule"
+  end
+  return nil
+end
+
+-- The nsl binary: NSL_BIN, this process's own, or the first in PATH.
+local function nsl_binary()
+  local bin = os.getenv("NSL_BIN")
+  if bin and bin ~= "" then return bin end
+  local exe = nsl.readlink("/proc/self/exe")
+  if exe and exe:match("[^/]+$"):find("^nsl") then return exe end
+  for dir in (os.getenv("PATH") or ""):gmatch("[^:]+") do
+    if nsl.lstat(dir .. "/nsl") then return nsl.realpath(dir .. "/nsl") end
+  end
+end
+
+-- A helper program of nsl's: $VAR when set, else next to the nsl binary
+-- or in its ../libexec/nsl; nil and why when there is none.
+local function helper(name, var)
+  local bin = nsl_binary()
+  local dir = bin and (bin:match("^(.*)/[^/]*$") or ".")
+  local candidates = { os.getenv(var) }
+  if dir then
+    candidates[#candidates + 1] = dir .. "/" .. name
+    candidates[#candidates + 1] = dir .. "/../libexec/nsl/" .. name
+  end
+  for _, m in pairs(candidates) do
+    if m ~= "" then
+      local st = nsl.lstat(m)
+      if st and st.type == "file" and st.mode & 73 ~= 0 then return m end
+    end
+  end
+  if not bin then return nil, ("%s was not found: set NSL_BIN or put nsl in PATH"):format(name) end
+  return nil, ("%s was not found next to %s or in its ../libexec/nsl (set %s)"):format(name, bin, var)
+end
+
+-- nsl-init's path, looked up once per process (false: there is none,
+-- and containers fall back to an init that is a copy of the caller).
+local init_path
+local function init_binary()
+  if init_path == nil then init_path = helper("nsl-init", "NSL_INIT") or false end
+  return init_path or nil
+end
+
+-- Clones the container's PID 1, sets up its network, runs on_start
+-- (through ready(pid) when given) and lets it exec its command. Returns
+-- the pid, or nil and "<step>: <reason>" after undoing its own part (the
+-- process and the network).
+local function launch(self, cfg, opts)
+  -- A veth or bridge network is made before the container's process, in
+  -- a network namespace of its own (nsl.newns) that the child joins as
+  -- its first step: then nothing has to happen between the clone and the
+  -- exec, and the start takes the short path (a plan run through, with
+  -- the caller's memory shared, src/ns.c). With a user namespace, the
+  -- network namespace must be made by the clone to be the container's
+  -- own (owned by its user namespace): then the child waits for the
+  -- caller to set the network up from outside.
+  local netfd
+  if cfg.plan.outside and not cfg.ns.user then
+    local fd, err = nsl.newns("net")
+    if not fd then return nil, "network: " .. tostring(err) end
+    local ok, serr = pcall(cfg.plan.setup, cfg.plan, "/proc/self/fd/" .. fd, nsl.getpid())
+    if not ok then
+      nsl.close(fd)
+      return nil, "network: " .. tostring(serr)
+    end
+    netfd = fd
+  end
+  local status_r, status_w = assert(nsl.pipe())
+  -- The child waits for a go once it is ready only when the caller has
+  -- something to do first: its network, on_start.
+  local outside = cfg.plan.outside and not netfd
+  local waits = outside or opts.ready
+  local go_r, go_w
+  if waits then go_r, go_w = assert(nsl.pipe()) end
+  local pre = {}
+  -- Limits: without a user namespace, the child moves itself into its
+  -- groups as its first step (then makes its cgroup namespace, rooted
+  -- there), so nothing waits for the caller to move it; with one, the
+  -- caller writes it into them with its id maps (nsl.clone's cgroups).
+  local cgroups, joins = opts.cgroups, opts.cgroups and not cfg.ns.user
+  if joins then
+    for _, dir in ipairs(cgroups) do pre[#pre + 1] = { "cgroup", "limits: cgroup", dir } end
+    if cfg.ns.cgroup then pre[#pre + 1] = { "unshare", "cgroup namespace", "cgroup" } end
+    cgroups = nil
+  end
+  if netfd then pre[#pre + 1] = { "setns", "network namespace", netfd } end
+  -- Until its exec, this process is the host's nsl binary: when root
+  -- runs it, not dumpable, so the container cannot open the binary
+  -- through /proc/<pid>/exe (runc's CVE-2019-5736). The exec of the
+  -- command makes it dumpable again; an init (cfg.init) stays so.
+  -- Rootless, the binary is out of the container's reach anyway (it
+  -- cannot write a file its user could not), and a non-dumpable init
+  -- would keep that user from joining the container (c:exec).
+  if nsl.geteuid() == 0 then pre[#pre + 1] = { "dumpable_off", "dumpable" } end
+  pre[#pre + 1] = { "close", "close", status_r }
+  if go_w then pre[#pre + 1] = { "close", "close", go_w } end
+  if opts.stdio then
+    for i = 0, 2 do pre[#pre + 1] = { "dup2", "stdio", opts.stdio[i], i } end
+  end
+  local init_fd = cfg.init and type(cfg.command) == "table" and init_binary()
+  if init_fd then init_fd = nsl.open(init_fd, "rdonly") end
+  local steps = command_steps(cfg, child_steps(cfg, pre), status_w, init_fd)
+  local ok, plan, lua = pcall(make_plan, steps, status_w, go_r)
+  if not ok then
+    if init_fd then nsl.close(init_fd) end
+    nsl.close(status_r); nsl.close(status_w)
+    if go_r then nsl.close(go_r); nsl.close(go_w) end
+    if netfd then nsl.close(netfd); pcall(cfg.plan.cleanup, cfg.plan) end
+    return nil, "plan: " .. tostring(plan)
+  end
+  local body = plan
+  if #lua > 0 then body = function() return child_main(plan, lua, status_w) end end
+  -- the namespaces the child does not get another way (a network made
+  -- before it, a cgroup namespace made once it is in its groups)
+  local pid, cerr, errno = nsl.clone(namespace_list(cfg.ns, { net = netfd, cgroup = joins }), body,
+    { uid_map = cfg.uid_map, gid_map = cfg.gid_map, pdeathsig = "KILL",
+      collect = false, cgroups = cgroups })
+  nsl.close(status_w)
+  if go_r then nsl.close(go_r) end
+  if netfd then nsl.close(netfd) end
+  if init_fd then nsl.close(init_fd) end
+  local fds = { status_r, go_w }
+  local function undo(msg)
+    for _, fd in ipairs(fds) do nsl.close(fd) end
+    if pid then
+      nsl.kill(pid, "KILL")
+      nsl.wait(pid)
+      registry.drop(pid)
+    end
+    if cfg.plan.setup then pcall(cfg.plan.cleanup, cfg.plan) end
+    return nil, msg
+  end
+  if not pid then
+    local hint = cfg.ns.user and nsl.geteuid() ~= 0 and (errno == 1 or errno == 28 or errno == 13)
+      and M.userns_hint()
+    -- clone fails at the namespaces or at writing the id maps
+    local e = tostring(cerr)
+    local step = (e:find("_map", 1, true) or e:find("setgroups", 1, true)) and "id maps: " or "namespaces: "
+    return undo(step .. e .. (hint and (": " .. hint) or ""))
+  end
+  if opts.track then
+    registry.add(pid, self)
+    nsl.forward_signals(pid, cfg.stop_timeout)
+    self._forwarding = pid
+  end
+  if outside then
+    local nok, nerr = pcall(cfg.plan.setup, cfg.plan, pid)
+    if not nok then
+      -- The child may have failed first, its network namespace going
+      -- with it under the setup: then its own report names the step.
+      local early = #nsl.poll({ status_r }, 0) > 0 and nsl.read(status_r) or ""
+      if early:sub(1, 1) == "E" then return undo(early:sub(2)) end
+      return undo("network: " .. tostring(nerr))
+    end
+  end
+  local msg = nsl.read(status_r) or ""
+  if msg:sub(1, 1) ~= "R" then
+    if msg == "" then
+      nsl.kill(pid, "KILL")
+      local _, how, n = nsl.wait(pid)
+      registry.drop(pid)
+      pid = nil
+      return undo(("setup: the container ended during setup (%s %s)"):format(how, n))
+    end
+    return undo(msg:sub(2))
+  end
+  if opts.ready then
+    local rok, rerr = opts.ready(pid)
+    if not rok then return undo(rerr) end
+  end
+  if go_w then
+    nsl.write(go_w, "G")
+    nsl.close(go_w)
+  end
+  -- A child that did not wait for a go may have written its exec's
+  -- failure in the same read as its "R".
+  msg = msg:sub(2)
+  if msg == "" then msg = nsl.read(status_r) or "" end
+  nsl.close(status_r)
+  fds = {}
+  if msg ~= "" then return undo(msg:sub(2)) end
+  return pid
+end
+
+-- The nsl binary and the supervisor of detached containers.
+local function helper_paths()
+  local bin = nsl_binary()
+  if not bin then
+    return nil, "the nsl binary (which cleans up after a detached container) was not found: set NSL_BIN or put nsl in PATH"
+  end
+  local monitor, err = helper("nsl-monitor", "NSL_MONITOR")
+  if not monitor then return nil, "the supervisor " .. err end
+  return bin, monitor
+end
+
+M.launch = launch
+M.helper_paths = helper_paths
+
+return M

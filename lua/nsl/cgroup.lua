@@ -36,6 +36,7 @@
 -- Environmental failures return nil, "<file>: <reason>"; bad arguments
 -- raise. Everything is plain reads and writes of cgroupfs files.
 local nsl = require "nsl"
+local util = require "nsl.util"
 
 local M = {}
 
@@ -57,14 +58,8 @@ local V1_ORDER = { "memory", "pids", "cpu", "cpuacct", "cpuset", "freezer" }
 
 -- ---- errors and small helpers -------------------------------------------------
 
-local function fail(fmt, ...)
-  error(fmt:format(...), 0)
-end
-
-local function describe(v)
-  if type(v) == "string" then return ("%q"):format(v) end
-  return type(v) == "number" and tostring(v) or type(v)
-end
+local fail = util.fail
+local function describe(v) return util.describe(v, true) end
 
 local function exists(path)
   return nsl.lstat(path) ~= nil

@@ -42,6 +42,7 @@ local M = {}
 
 local rootfs = require "nsl.rootfs"
 local state = require "nsl.state"
+local util = require "nsl.util"
 local spec_mod = require "nsl.container.spec"
 local host = require "nsl.container.host"
 local registry = require "nsl.container.registry"
@@ -455,7 +456,7 @@ local function from_record(rec)
 end
 
 local function check_name(name, what)
-  if type(name) ~= "string" or not name:match("^[%w][%w_.-]*$") or #name > 64 then
+  if not util.is_name(name) then
     error(("%s: a container name is 1 to 64 letters, digits, '_', '.' or '-' (got %s)")
       :format(what, type(name) == "string" and ("%q"):format(name) or type(name)), 3)
   end

@@ -31,6 +31,7 @@
 -- namespace), {veth = {host =, peer =}, address =, host_address =,
 -- gateway =}, {bridge = "nsl0", address =, subnet =, gateway =}.
 local nsl = require "nsl"
+local util = require "nsl.util"
 
 local M = {}
 
@@ -80,19 +81,12 @@ end
 
 -- ---- checking the spec ----------------------------------------------------------
 
-local function fail(fmt, ...)
-  error(fmt:format(...), 0)
-end
-
-local function describe(v)
-  if type(v) == "string" then return ("%q"):format(v) end
-  return type(v)
-end
+local fail, describe = util.fail, util.describe
 
 -- An interface name the kernel accepts: 1 to 15 bytes, no '/', ':' or blank.
 local function check_ifname(v, field)
   if type(v) ~= "string" then fail("%s must be an interface name (a string), got %s", field, describe(v)) end
-  if #v == 0 or #v > 15 or v:find("[/:%s%z]") or v == "." or v == ".." then
+  if not util.is_ifname(v) then
     fail("%s %q is not a valid interface name (1 to 15 characters, no '/', ':' or blanks)", field, v)
   end
   return v

@@ -16,6 +16,7 @@
 -- the caller's own (nsl.owned_dir), through its handle: no link in it is
 -- followed.
 local nsl = require "nsl"
+local util = require "nsl.util"
 
 local M = {}
 
@@ -108,10 +109,7 @@ end
 
 -- ---- the builders -----------------------------------------------------------
 
-local function describe_value(v)
-  if type(v) == "string" then return ("%q"):format(v) end
-  return type(v)
-end
+local describe_value = util.describe
 
 local function check_path(value, what)
   if type(value) ~= "string" then

@@ -28,18 +28,13 @@
 -- that started it, or a detached container's supervisor) with its start
 -- time, so that a pid reused by another process does not count as alive.
 local nsl = require "nsl"
+local util = require "nsl.util"
 
 local M = {}
 
 -- ---- small file helpers ---------------------------------------------------
 
-local function read_file(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_file = util.read_file
 M.read_file = read_file
 
 -- Writes text to path through a temporary file and a rename: readers see

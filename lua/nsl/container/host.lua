@@ -6,6 +6,7 @@ local nsl = require "nsl"
 local rootfs = require "nsl.rootfs"
 local netmode = require "nsl.netmode"
 local state = require "nsl.state"
+local util = require "nsl.util"
 local registry = require "nsl.container.registry"
 
 local M = {}
@@ -37,8 +38,7 @@ end
 
 -- A container id as nsl makes them: a name, or "_anon-PID-N".
 local function valid_id(id)
-  return type(id) == "string" and ((#id <= 64 and id:match("^[%w][%w_.-]*$") ~= nil)
-    or id:match("^_anon%-%d+%-%d+$") ~= nil)
+  return util.is_name(id) or (type(id) == "string" and id:match("^_anon%-%d+%-%d+$") ~= nil)
 end
 
 -- The cgroup of a record, opened, when it is the container's own: named
@@ -60,9 +60,7 @@ local function own_cgroup(rec)
   return cg
 end
 
-local function ifname(v)
-  return type(v) == "string" and #v >= 1 and #v <= 15 and not v:find("[/:%s%z]") and v ~= "." and v ~= ".."
-end
+local ifname = util.is_ifname
 
 -- The network plan of a record when it is one nsl makes: a veth or
 -- bridge plan with interface names, a namespace inode and an address

@@ -4,6 +4,7 @@
 local nsl = require "nsl"
 local rootfs = require "nsl.rootfs"
 local netmode = require "nsl.netmode"
+local util = require "nsl.util"
 
 local M = {}
 
@@ -20,7 +21,7 @@ end
 
 -- ---- the spec -------------------------------------------------------------
 
-local DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+local DEFAULT_PATH = util.DEFAULT_PATH
 
 -- The usual container default (as in OCI runtimes and docker).
 M.default_capabilities = {
@@ -193,7 +194,7 @@ end
 local function check_identity(spec, cfg)
   if spec.name ~= nil then
     check_type("name", spec.name, "string")
-    if not spec.name:match("^[%w][%w_.-]*$") or #spec.name > 64 then
+    if not util.is_name(spec.name) then
       spec_error("name '%s' must be 1 to 64 letters, digits, '_', '.' or '-'", spec.name)
     end
   end

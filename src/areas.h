@@ -21,9 +21,6 @@ int nsl_resolve_fd(const char *root, const char *path, int create,
 int nsl_resolve_path(const char *root, const char *path, int create,
                      char *out, size_t outlen, nsl_error *err);
 
-/* fs.c: "file", "directory", "symlink", "char", "block", "fifo",
- * "socket" or "unknown", as nsl.lstat names a file's type. */
-const char *nsl_file_type(mode_t mode);
 
 /* owned.c: the directory at path if it is the caller's own (see
  * nsl.owned_dir), as an O_PATH descriptor; mode >= 0 makes what is

@@ -357,19 +357,6 @@ static int l_realpath(lua_State *L)
 	return 1;
 }
 
-const char *nsl_file_type(mode_t m)
-{
-	switch (m & S_IFMT) {
-	case S_IFREG: return "file";
-	case S_IFDIR: return "directory";
-	case S_IFLNK: return "symlink";
-	case S_IFCHR: return "char";
-	case S_IFBLK: return "block";
-	case S_IFIFO: return "fifo";
-	case S_IFSOCK: return "socket";
-	default: return "unknown";
-	}
-}
 
 /*
  * nsl.lstat(path) -> {type=, mode=, uid=, gid=, size=, ino=, mtime=, major=, minor=}
@@ -384,25 +371,7 @@ static int l_lstat(lua_State *L)
 	nsl_checknargs(L, 1);
 	if (lstat(path, &st) < 0)
 		return nsl_pusherrno(L, "lstat %s", path);
-	lua_createtable(L, 0, 7);
-	lua_pushstring(L, nsl_file_type(st.st_mode));
-	lua_setfield(L, -2, "type");
-	lua_pushinteger(L, st.st_mode & 07777);
-	lua_setfield(L, -2, "mode");
-	lua_pushinteger(L, st.st_uid);
-	lua_setfield(L, -2, "uid");
-	lua_pushinteger(L, st.st_gid);
-	lua_setfield(L, -2, "gid");
-	lua_pushinteger(L, st.st_size);
-	lua_setfield(L, -2, "size");
-	lua_pushinteger(L, (lua_Integer)st.st_ino);
-	lua_setfield(L, -2, "ino");
-	lua_pushinteger(L, (lua_Integer)st.st_mtim.tv_sec);
-	lua_setfield(L, -2, "mtime");
-	lua_pushinteger(L, major(st.st_rdev));
-	lua_setfield(L, -2, "major");
-	lua_pushinteger(L, minor(st.st_rdev));
-	lua_setfield(L, -2, "minor");
+	nsl_push_stat(L, &st);
 	return 1;
 }
 

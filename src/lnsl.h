@@ -109,4 +109,9 @@ int nsl_signal_number(const char *name);
 /* Capability names ("CAP_CHOWN", "chown") to a set; unknown names raise. */
 nsl_capset nsl_checkcaps(lua_State *L, int arg);
 
+/* Pushes the table nsl.lstat gives for st (type, mode, uid, gid, size,
+ * ino, mtime, major, minor). */
+struct stat;
+void nsl_push_stat(lua_State *L, const struct stat *st);
+
 #endif

@@ -14,6 +14,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/capability.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -529,4 +531,28 @@ int nsl_push_names(lua_State *L, int fd, const char *what)
 		return nsl_pusherrno(L, "readdir %s", what);
 	}
 	return 1;
+}
+
+/* Pushes the table nsl.lstat gives for st. */
+void nsl_push_stat(lua_State *L, const struct stat *st)
+{
+	lua_createtable(L, 0, 9);
+	lua_pushstring(L, nsl_file_type(st->st_mode));
+	lua_setfield(L, -2, "type");
+	lua_pushinteger(L, st->st_mode & 07777);
+	lua_setfield(L, -2, "mode");
+	lua_pushinteger(L, st->st_uid);
+	lua_setfield(L, -2, "uid");
+	lua_pushinteger(L, st->st_gid);
+	lua_setfield(L, -2, "gid");
+	lua_pushinteger(L, st->st_size);
+	lua_setfield(L, -2, "size");
+	lua_pushinteger(L, (lua_Integer)st->st_ino);
+	lua_setfield(L, -2, "ino");
+	lua_pushinteger(L, (lua_Integer)st->st_mtim.tv_sec);
+	lua_setfield(L, -2, "mtime");
+	lua_pushinteger(L, major(st->st_rdev));
+	lua_setfield(L, -2, "major");
+	lua_pushinteger(L, minor(st->st_rdev));
+	lua_setfield(L, -2, "minor");
 }

@@ -407,17 +407,7 @@ static int dir_lstat(lua_State *L)
 	nsl_autoclose int pfd = open_parent(d->fd, rel, &last);
 	if (pfd < 0 || fstatat(pfd, last, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return fail_rel(L, d, "lstat", rel);
-	lua_createtable(L, 0, 5);
-	lua_pushstring(L, nsl_file_type(st.st_mode));
-	lua_setfield(L, -2, "type");
-	lua_pushinteger(L, st.st_mode & 07777);
-	lua_setfield(L, -2, "mode");
-	lua_pushinteger(L, st.st_uid);
-	lua_setfield(L, -2, "uid");
-	lua_pushinteger(L, st.st_gid);
-	lua_setfield(L, -2, "gid");
-	lua_pushinteger(L, st.st_size);
-	lua_setfield(L, -2, "size");
+	nsl_push_stat(L, &st);
 	return 1;
 }
 

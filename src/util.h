@@ -5,6 +5,7 @@
 #define NSL_UTIL_H
 
 #include <errno.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "nsl.h"
@@ -40,5 +41,9 @@ int nsl_write_file(const char *path, const char *data, size_t len,
 /* The threads of the calling process (/proc/self/stat), -1 when unknown:
  * clone and unshare refuse a process with several. */
 int nsl_thread_count(void);
+
+/* "file", "directory", "symlink", "char", "block", "fifo", "socket" or
+ * "unknown", as nsl.lstat names a file's type. */
+const char *nsl_file_type(mode_t mode);
 
 #endif

@@ -88,6 +88,54 @@ static void report(int fd, const char *file, int err)
 	if (fd >= 0 && n > 0 && write(fd, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1) < 0) {}
 }
 
+/* The command's side of the fork: the signals as it would have them,
+ * the status pipe closed at its exec, which reports a failure on it. */
+static void run_command(char **command, int status_fd, pid_t init, const sigset_t *mask)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (getppid() != init)
+		_exit(1);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_DFL;
+	for (int i = 0; i < NFORWARDED; i++)
+		sigaction(forwarded[i], &sa, NULL);
+	if (status_fd >= 0)
+		fcntl(status_fd, F_SETFD, FD_CLOEXEC);
+	sigprocmask(SIG_SETMASK, mask, NULL);
+	exec_search(command[0], command);
+	int err = errno;
+	report(status_fd, command[0], err);
+	_exit(err == ENOENT ? 127 : 126);
+}
+
+/* PID 1's life once the command runs: signals passed on, every child
+ * reaped; the command's status, as a shell gives it. */
+static int supervise(pid_t pid, const sigset_t *mask)
+{
+	command_pid = pid;
+	sigset_t forward_only = *mask;
+	for (int i = 0; i < NFORWARDED; i++)
+		sigdelset(&forward_only, forwarded[i]);
+	sigprocmask(SIG_SETMASK, &forward_only, NULL);
+	for (;;) {
+		int status;
+		pid_t r = waitpid(-1, &status, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return 1;
+		if (r == pid)
+			return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+	}
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: nsl-init [-d] [-s FD] -- COMMAND [ARG...]\n");
+	return 125;
+}
+
 int main(int argc, char **argv)
 {
 	int status_fd = -1, opt;
@@ -96,21 +144,13 @@ int main(int argc, char **argv)
 		if (strcmp(argv[i], "-d") == 0)
 			prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	while ((opt = getopt(argc, argv, "+ds:")) != -1) {
-		switch (opt) {
-		case 'd':
-			break;
-		case 's':
+		if (opt == 's')
 			status_fd = atoi(optarg);
-			break;
-		default:
-			fprintf(stderr, "usage: nsl-init [-d] [-s FD] -- COMMAND [ARG...]\n");
-			return 125;
-		}
+		else if (opt != 'd')
+			return usage();
 	}
-	if (optind >= argc) {
-		fprintf(stderr, "usage: nsl-init [-d] [-s FD] -- COMMAND [ARG...]\n");
-		return 125;
-	}
+	if (optind >= argc)
+		return usage();
 	char **command = argv + optind;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -119,7 +159,6 @@ int main(int argc, char **argv)
 		if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLERR | POLLNVAL)))
 			return 1; /* the caller is gone already */
 	}
-
 	/* Signals that arrive before the command runs are held, then passed
 	 * on; the command starts with the mask and handlers it would have. */
 	sigset_t all, old;
@@ -137,37 +176,9 @@ int main(int argc, char **argv)
 		report(status_fd, command[0], errno);
 		return 126;
 	}
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-		if (getppid() != self)
-			_exit(1);
-		memset(&sa, 0, sizeof sa);
-		sa.sa_handler = SIG_DFL;
-		for (int i = 0; i < NFORWARDED; i++)
-			sigaction(forwarded[i], &sa, NULL);
-		if (status_fd >= 0)
-			fcntl(status_fd, F_SETFD, FD_CLOEXEC);
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		exec_search(command[0], command);
-		int err = errno;
-		report(status_fd, command[0], err);
-		_exit(err == ENOENT ? 127 : 126);
-	}
-	command_pid = pid;
+	if (pid == 0)
+		run_command(command, status_fd, self, &old);
 	if (status_fd >= 0)
 		close(status_fd);
-	sigset_t forward_only = old;
-	for (int i = 0; i < NFORWARDED; i++)
-		sigdelset(&forward_only, forwarded[i]);
-	sigprocmask(SIG_SETMASK, &forward_only, NULL);
-	for (;;) {
-		int status;
-		pid_t r = waitpid(-1, &status, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return 1;
-		if (r == pid)
-			return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
-	}
+	return supervise(pid, &old);
 }

@@ -39,42 +39,86 @@ static const char *untrusted_ancestor(const struct stat *st, uid_t me)
 	return NULL;
 }
 
+/* path made absolute (from the working directory) into abs. */
+static int absolute(const char *path, char abs[PATH_MAX], nsl_error *err)
+{
+	if (path[0] == '/') {
+		if (strlen(path) >= PATH_MAX)
+			return nsl_fail(err, ENAMETOOLONG, "%s", path);
+		strcpy(abs, path);
+		return 0;
+	}
+	if (!getcwd(abs, PATH_MAX))
+		return nsl_fail(err, errno, "%s: getcwd", path);
+	size_t n = strlen(abs);
+	if (n + 1 + strlen(path) + 1 > PATH_MAX)
+		return nsl_fail(err, ENAMETOOLONG, "%s", path);
+	snprintf(abs + n, PATH_MAX - n, "/%s", path);
+	return 0;
+}
+
+/* One step down from the directory fd (taken, and closed) to its entry
+ * name, made first when mode >= 0 (exactly mode, whatever the umask);
+ * sofar is the path so far, for messages. A link or anything but a
+ * directory stops the walk. Returns the entry's O_PATH descriptor, its
+ * stat in st. */
+static int step_down(int fd, const char *name, int mode, const char *sofar,
+                     const char *path, struct stat *st, nsl_error *err)
+{
+	if (mode >= 0 && mkdirat(fd, name, (mode_t)mode) == 0) {
+		int dfd = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd >= 0) {
+			fchmod(dfd, (mode_t)mode);
+			close(dfd);
+		}
+	}
+	int next = openat(fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	int e = errno;
+	close(fd);
+	if (next < 0)
+		return nsl_fail(err, e, "%s", sofar);
+	if (fstat(next, st) < 0 || !S_ISDIR(st->st_mode)) {
+		int lnk = S_ISLNK(st->st_mode);
+		close(next);
+		if (lnk)
+			return nsl_fail(err, 0, "%s: %s is a symbolic link; nsl follows none in a "
+			                "path it trusts (give the real path)", path, sofar);
+		return nsl_fail(err, ENOTDIR, "%s", sofar);
+	}
+	return next;
+}
+
+/* The last directory of the walk: the caller's, and closed enough. */
+static int check_own(const struct stat *st, int private, const char *path, nsl_error *err)
+{
+	uid_t me = geteuid();
+	if (st->st_uid != me)
+		return nsl_fail(err, 0, "%s is owned by uid %u, not by you (uid %u): someone else may "
+		                "have made it first; remove it or use a directory of your own",
+		                path, (unsigned)st->st_uid, (unsigned)me);
+	if (st->st_mode & (private ? 077 : 022))
+		return nsl_fail(err, 0, "%s has mode %04o: it must be %s (chmod %s %s)", path,
+		                (unsigned)(st->st_mode & 07777),
+		                private ? "closed to other users" : "writable by you only",
+		                private ? "0700" : "go-w", path);
+	return 0;
+}
+
 /* Opens the directory at path, checked as the file comment says; missing
  * components are made when mode >= 0 (the last with mode, exactly; those
  * on the way 0755). private also asks that no one else may enter it.
  * Returns an O_PATH descriptor, or -1 with err set. */
 int nsl_owned_open(const char *path, int mode, int private, nsl_error *err)
 {
-	uid_t me = geteuid();
-	char abs[PATH_MAX], sofar[PATH_MAX] = "";
-	if (path[0] != '/') {
-		if (!getcwd(abs, sizeof abs))
-			return nsl_fail(err, errno, "%s: getcwd", path);
-		size_t n = strlen(abs);
-		if (n + 1 + strlen(path) + 1 > sizeof abs)
-			return nsl_fail(err, ENAMETOOLONG, "%s", path);
-		snprintf(abs + n, sizeof abs - n, "/%s", path);
-	} else {
-		if (strlen(path) >= sizeof abs)
-			return nsl_fail(err, ENAMETOOLONG, "%s", path);
-		strcpy(abs, path);
-	}
+	char abs[PATH_MAX], sofar[PATH_MAX] = "", name[NAME_MAX + 1];
+	if (absolute(path, abs, err) < 0)
+		return -1;
 	int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return nsl_fail(err, errno, "%s: open /", path);
 	struct stat st;
-	const char *p = abs;
-	for (;;) {
-		while (*p == '/')
-			p++;
-		if (fstat(fd, &st) < 0) {
-			int e = errno;
-			close(fd);
-			return nsl_fail(err, e, "%s: stat %s", path, *sofar ? sofar : "/");
-		}
-		if (!*p)
-			break;
-		const char *why = untrusted_ancestor(&st, me);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return nsl_fail(err, errno, "%s: open /", path);
+	for (const char *p = abs + strspn(abs, "/"); *p; p += strspn(p, "/")) {
+		const char *why = untrusted_ancestor(&st, geteuid());
 		if (why) {
 			close(fd);
 			return nsl_fail(err, 0, "%s: %s %s (owner uid %u, mode %04o), so what is in it "
@@ -83,7 +127,6 @@ int nsl_owned_open(const char *path, int mode, int private, nsl_error *err)
 			                (unsigned)(st.st_mode & 07777));
 		}
 		size_t n = strcspn(p, "/");
-		char name[NAME_MAX + 1];
 		if (n > NAME_MAX) {
 			close(fd);
 			return nsl_fail(err, ENAMETOOLONG, "%s", path);
@@ -98,41 +141,13 @@ int nsl_owned_open(const char *path, int mode, int private, nsl_error *err)
 			return nsl_fail(err, EINVAL, "%s: '.' and '..' are not accepted in a path nsl trusts", path);
 		}
 		int last = p[strspn(p, "/")] == '\0';
-		if (mode >= 0 && mkdirat(fd, name, last ? (mode_t)mode : 0755) == 0 && last) {
-			/* exactly mode, whatever the umask */
-			int dfd = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (dfd >= 0) {
-				fchmod(dfd, (mode_t)mode);
-				close(dfd);
-			}
-		}
-		int next = openat(fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-		int e = errno;
-		close(fd);
-		if (next < 0)
-			return nsl_fail(err, e, "%s", sofar);
-		if (fstat(next, &st) < 0 || !S_ISDIR(st.st_mode)) {
-			int lnk = S_ISLNK(st.st_mode);
-			close(next);
-			if (lnk)
-				return nsl_fail(err, 0, "%s: %s is a symbolic link; nsl follows none in a "
-				                "path it trusts (give the real path)", path, sofar);
-			return nsl_fail(err, ENOTDIR, "%s", sofar);
-		}
-		fd = next;
+		fd = step_down(fd, name, mode < 0 ? -1 : last ? mode : 0755, sofar, path, &st, err);
+		if (fd < 0)
+			return -1;
 	}
-	if (st.st_uid != me) {
+	if (check_own(&st, private, path, err) < 0) {
 		close(fd);
-		return nsl_fail(err, 0, "%s is owned by uid %u, not by you (uid %u): someone else may "
-		                "have made it first; remove it or use a directory of your own",
-		                path, (unsigned)st.st_uid, (unsigned)me);
-	}
-	if ((st.st_mode & (private ? 077 : 022))) {
-		close(fd);
-		return nsl_fail(err, 0, "%s has mode %04o: it must be %s (chmod %s %s)", path,
-		                (unsigned)(st.st_mode & 07777),
-		                private ? "closed to other users" : "writable by you only",
-		                private ? "0700" : "go-w", path);
+		return -1;
 	}
 	return fd;
 }

@@ -214,19 +214,19 @@ static void write_exit(struct monitor *m, const siginfo_t *si)
 	}
 }
 
-int main(int argc, char **argv)
+/* What the monitor needs before it watches: PID a child of its own, the
+ * output descriptor open; signals set up (TERM and SIGCHLD through *sfd)
+ * and a pidfd on PID. 0, or the exit status 2 after saying why. */
+static int set_up(const struct monitor *m, int *sfd, int *pidfd)
 {
-	struct monitor m;
-	parse_args(&m, argc, argv);
-
 	/* PID must be ours to wait for (children survive the exec that
 	 * started this program); it may have ended already. */
 	siginfo_t si;
 	memset(&si, 0, sizeof si);
-	if (waitid(P_PID, (id_t)m.pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
+	if (waitid(P_PID, (id_t)m->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
 		fprintf(stderr, "nsl-monitor: process %d is not a child of this process "
 		                "(nsl-monitor must be exec'd by the parent of the process it watches)\n",
-		        (int)m.pid);
+		        (int)m->pid);
 		return 2;
 	}
 	if (fcntl(OUTPUT_FD, F_GETFD) < 0) {
@@ -249,22 +249,25 @@ int main(int argc, char **argv)
 	sigaddset(&used, SIGTERM);
 	sigaddset(&used, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &used, NULL);
-	int sfd = signalfd(-1, &used, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0) {
+	*sfd = signalfd(-1, &used, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (*sfd < 0) {
 		fprintf(stderr, "nsl-monitor: signalfd: %s\n", strerror(errno));
 		return 2;
 	}
-	int pidfd = (int)syscall(SYS_pidfd_open, m.pid, 0);
-	if (pidfd < 0) {
-		fprintf(stderr, "nsl-monitor: pidfd_open %d: %s\n", (int)m.pid, strerror(errno));
+	*pidfd = (int)syscall(SYS_pidfd_open, m->pid, 0);
+	if (*pidfd < 0) {
+		fprintf(stderr, "nsl-monitor: pidfd_open %d: %s\n", (int)m->pid, strerror(errno));
 		return 2;
 	}
-	reap_others(m.pid); /* those that ended before the signalfd existed */
-	open_log(&m, 0);
-	if (m.logfd < 0)
-		fprintf(stderr, "nsl-monitor: cannot open %s (output is lost until it can): %s\n",
-		        m.log, strerror(errno));
+	return 0;
+}
 
+/* Copies the output until PID ends (TERM passed on, other children
+ * reaped on the way); then what is left in the pipe, until a quiet
+ * moment: processes of a container without a pid namespace may keep it
+ * open. How PID ended goes to si. */
+static void watch(struct monitor *m, int sfd, int pidfd, siginfo_t *si)
+{
 	int out_open = 1;
 	for (;;) {
 		struct pollfd p[3] = {
@@ -277,44 +280,38 @@ int main(int argc, char **argv)
 				continue;
 			break;
 		}
-		if (p[0].revents && !pump(&m))
+		if (p[0].revents && !pump(m))
 			out_open = 0;
 		if (p[2].revents) {
 			struct signalfd_siginfo ssi;
 			while (read(sfd, &ssi, sizeof ssi) == (ssize_t)sizeof ssi)
 				if (ssi.ssi_signo == SIGTERM)
-					kill(m.pid, SIGTERM);
-			reap_others(m.pid);
+					kill(m->pid, SIGTERM);
+			reap_others(m->pid);
 		}
 		if (p[1].revents)
 			break;
 	}
-	memset(&si, 0, sizeof si);
-	while (waitid(P_PID, (id_t)m.pid, &si, WEXITED) < 0 && errno == EINTR)
+	memset(si, 0, sizeof *si);
+	while (waitid(P_PID, (id_t)m->pid, si, WEXITED) < 0 && errno == EINTR)
 		;
-	/* What the container wrote just before it ended is still in the
-	 * pipe; processes of a container without a pid namespace may keep
-	 * it open, so the drain stops after a quiet moment. */
 	while (out_open) {
 		struct pollfd p = {.fd = OUTPUT_FD, .events = POLLIN};
 		int r = poll(&p, 1, DRAIN_MS);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0 || !pump(&m))
+		if (r <= 0 || !pump(m))
 			break;
 	}
 	close(OUTPUT_FD);
-	while (waitpid(-1, NULL, WNOHANG) > 0)
-		;
-	write_exit(&m, &si);
-	if (m.logfd >= 0)
-		close(m.logfd);
-	if (!m.then)
-		return 0;
+}
 
-	/* The next program starts with default signal handling. A TERM that
-	 * came after PID ended is still pending: consume it, or unblocking
-	 * would end this process before the exec. */
+/* Execs THEN-ARGV with default signal handling; returns only on failure,
+ * which goes to the log. A TERM that came after PID ended is still
+ * pending: it is consumed, or unblocking would end this process before
+ * the exec. */
+static int exec_then(struct monitor *m, int sfd)
+{
 	struct signalfd_siginfo ssi;
 	while (read(sfd, &ssi, sizeof ssi) == (ssize_t)sizeof ssi)
 		;
@@ -324,10 +321,35 @@ int main(int argc, char **argv)
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	execv(m.then[0], m.then);
+	execv(m->then[0], m->then);
 	char msg[PATH_MAX + 64];
-	int n = snprintf(msg, sizeof msg, "nsl-monitor: exec %s: %s\n", m.then[0], strerror(errno));
-	open_log(&m, 0);
-	log_write(&m, msg, (size_t)n);
+	int n = snprintf(msg, sizeof msg, "nsl-monitor: exec %s: %s\n", m->then[0], strerror(errno));
+	open_log(m, 0);
+	log_write(m, msg, (size_t)n);
 	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct monitor m;
+	parse_args(&m, argc, argv);
+	int sfd, pidfd;
+	int status = set_up(&m, &sfd, &pidfd);
+	if (status)
+		return status;
+	reap_others(m.pid); /* those that ended before the signalfd existed */
+	open_log(&m, 0);
+	if (m.logfd < 0)
+		fprintf(stderr, "nsl-monitor: cannot open %s (output is lost until it can): %s\n",
+		        m.log, strerror(errno));
+	siginfo_t si;
+	watch(&m, sfd, pidfd, &si);
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	write_exit(&m, &si);
+	if (m.logfd >= 0)
+		close(m.logfd);
+	if (!m.then)
+		return 0;
+	return exec_then(&m, sfd);
 }

@@ -60,6 +60,63 @@ static int open_plain(int rootfd, const char *rel)
  * the root); ".." never climbs above the root; at most 40 links, as the
  * kernel. /proc's magic links are read as text, like any other link, so
  * they never lead anywhere else. */
+/* What part is under the symlink-free rel: -1 on error; 1 for a
+ * symbolic link, its target (len bytes) in link; else 0. */
+static int peek(int rootfd, const char *rel, const char *part, char *link, size_t linklen,
+                ssize_t *len)
+{
+	int dirfd = open_plain(rootfd, rel);
+	if (dirfd < 0)
+		return -1;
+	struct stat st;
+	int rc = fstatat(dirfd, part, &st, AT_SYMLINK_NOFOLLOW);
+	if (rc == 0 && S_ISLNK(st.st_mode))
+		*len = readlinkat(dirfd, part, link, linklen - 1);
+	int saved = errno;
+	close(dirfd);
+	errno = saved;
+	if (rc < 0 || (S_ISLNK(st.st_mode) && *len < 0))
+		return -1;
+	if (!S_ISLNK(st.st_mode))
+		return 0;
+	link[*len] = '\0';
+	return 1;
+}
+
+/* todo becomes the link's target followed by what was left of it (from
+ * p); an absolute target restarts at the root (rel emptied). */
+static int follow(char *todo, size_t todolen, const char *p, const char *link, size_t len,
+                  char *rel)
+{
+	if (link[0] == '/')
+		rel[0] = '\0';
+	size_t rest = strlen(p);
+	if (len + 1 + rest + 1 > todolen) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memmove(todo + len + 1, p, rest + 1);
+	memcpy(todo, link, len);
+	todo[len] = '/';
+	return 0;
+}
+
+/* The result of the walk: rel opened, checked to be a directory when
+ * flags ask for one. */
+static int open_result(int rootfd, const char *rel, int flags)
+{
+	int fd = open_plain(rootfd, rel);
+	if (fd >= 0 && (flags & O_DIRECTORY)) {
+		struct stat st;
+		if (fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			close(fd);
+			errno = ENOTDIR;
+			return -1;
+		}
+	}
+	return fd;
+}
+
 static int walk_in_root(int rootfd, const char *path, int flags)
 {
 	char rel[PATH_MAX] = "", todo[PATH_MAX], link[PATH_MAX], part[NAME_MAX + 1];
@@ -102,21 +159,11 @@ static int walk_in_root(int rootfd, const char *path, int flags)
 			errno = ENAMETOOLONG;
 			return -1;
 		}
-		int dirfd = open_plain(rootfd, rel);
-		if (dirfd < 0)
-			return -1;
-		struct stat st;
-		int rc = fstatat(dirfd, part, &st, AT_SYMLINK_NOFOLLOW);
 		ssize_t len = -1;
-		if (rc == 0 && S_ISLNK(st.st_mode))
-			len = readlinkat(dirfd, part, link, sizeof link - 1);
-		int saved = errno;
-		close(dirfd);
-		if (rc < 0 || (S_ISLNK(st.st_mode) && len < 0)) {
-			errno = saved;
+		int kind = peek(rootfd, rel, part, link, sizeof link, &len);
+		if (kind < 0)
 			return -1;
-		}
-		if (!S_ISLNK(st.st_mode)) {
+		if (kind == 0) {
 			snprintf(rel + rlen, sizeof rel - rlen, "%s%s", rlen ? "/" : "", part);
 			continue;
 		}
@@ -124,30 +171,11 @@ static int walk_in_root(int rootfd, const char *path, int flags)
 			errno = ELOOP;
 			return -1;
 		}
-		link[len] = '\0';
-		if (link[0] == '/')
-			rel[0] = '\0';
-		/* todo becomes the target followed by what was left. */
-		size_t rest = strlen(p);
-		if ((size_t)len + 1 + rest + 1 > sizeof todo) {
-			errno = ENAMETOOLONG;
+		if (follow(todo, sizeof todo, p, link, (size_t)len, rel) < 0)
 			return -1;
-		}
-		memmove(todo + len + 1, p, rest + 1);
-		memcpy(todo, link, (size_t)len);
-		todo[len] = '/';
 		p = todo;
 	}
-	int fd = open_plain(rootfd, rel);
-	if (fd >= 0 && (flags & O_DIRECTORY)) {
-		struct stat st;
-		if (fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode)) {
-			close(fd);
-			errno = ENOTDIR;
-			return -1;
-		}
-	}
-	return fd;
+	return open_result(rootfd, rel, flags);
 }
 
 static int open_in_root(int rootfd, const char *path, int flags)

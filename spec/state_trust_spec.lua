@@ -286,6 +286,7 @@ describe("another local user", function()
     assert(ok, err)
     local home = tree:match("[^/]+$")
     local records = {
+      -- (plan: the network's field as an older nsl named it, read too)
       slash = { root = { kind = "host", state = "/" }, cgroup = "/",
         plan = { mode = "bridge", bridge = "nsl0", leased = "../../..", subnet = { ip = 1, len = 24 } } },
       dotdot = { root = { kind = "overlay", keep = true, state = rootfs_dir .. "/../../" .. home .. "/proj" } },

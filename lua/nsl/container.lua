@@ -11,7 +11,7 @@
 --   build the child's plan (nsl.plan)
 --   clone into the namespaces  ------------>  runs the plan in C: join that
 --   (with a user namespace: network             network namespace, setsid,
---    plan:setup(pid) now, both sides            make mounts private, mount the
+--    network:setup(pid) now, both sides         make mounts private, mount the
 --    working at once)                           root, /proc, /sys, /dev, the
 --                                             spec's mounts, hostname,
 --                                             pivot_root, setup hook (Lua),
@@ -102,7 +102,7 @@ local function supervisor_main(self, cfg, rec, res_w, cmd_r, bin, monitor)
   rec.pid = pid
   for k, v in pairs(state.identify(pid)) do rec[k] = v end
   rec.owner, rec.owner_start = nsl.getpid(), state.start_time(nsl.getpid())
-  rec.plan, rec.address = fields(cfg.plan.setup and cfg.plan or nil), cfg.plan.address
+  rec.network, rec.address = fields(cfg.network.setup and cfg.network or nil), cfg.network.address
   rec.status = "running"
   rec.log = state.dir(rec.id) .. "/log"
   state.write(rec.id, rec)
@@ -172,7 +172,7 @@ local function start_detached(self, cfg, rec)
   local now = state.read(rec.id) or rec
   self._rec = now
   self.pid, self.address = now.pid, now.address
-  self._root, self._plan = nil, nil -- the supervisor's now
+  self._root, self._network = nil, nil -- the supervisor's now
   return true
 end
 
@@ -191,7 +191,7 @@ function Container:start()
   -- container holds nothing of the kind (its veth goes with its network
   -- namespace, its processes with pdeathsig) and starts without the
   -- cost of a record.
-  local persist = cfg.name or cfg.detach or cfg.limits or cfg.plan.mode == "bridge"
+  local persist = cfg.name or cfg.detach or cfg.limits or cfg.network.mode == "bridge"
     or cfg.root.kind ~= "dir"
   if persist then
     rec.owner_start = state.start_time(rec.owner)
@@ -200,7 +200,7 @@ function Container:start()
     -- the record stale releases it (a group, a bridge and its leases, a
     -- root's state directory).
     if cfg.limits then rec.cgroup = rec.id end
-    if cfg.plan.mode == "bridge" then rec.plan = fields(cfg.plan) end
+    if cfg.network.mode == "bridge" then rec.network = fields(cfg.network) end
     if cfg.root.kind ~= "dir" then rec.root_owner = rec.id end
     local cok, cerr = state.claim(rec.id, rec, M.release)
     if not cok then return nil, "name: " .. cerr end
@@ -228,7 +228,7 @@ function Container:start()
     rec.cgroup_paths = cg:dirs()
   end
   if persist and (rec.root or rec.cgroup) then state.write(rec.id, rec) end
-  self._plan = cfg.plan
+  self._network = cfg.network
 
   if cfg.detach then
     local dok, derr = start_detached(self, cfg, rec)
@@ -252,12 +252,12 @@ function Container:start()
     return abort(self, lerr, {})
   end
   self.pid = pid
-  self.address = cfg.plan.address
-  rec.pid, rec.address, rec.status = pid, cfg.plan.address, "running"
+  self.address = cfg.network.address
+  rec.pid, rec.address, rec.status = pid, cfg.network.address, "running"
   if persist then
     -- how to know its PID 1 later (state.verify): start time, namespaces
     for k, v in pairs(state.identify(pid)) do rec[k] = v end
-    rec.plan = fields(cfg.plan.setup and cfg.plan or nil)
+    rec.network = fields(cfg.network.setup and cfg.network or nil)
     state.write(rec.id, rec)
   end
   self._rec = rec
@@ -538,7 +538,7 @@ function M.reap(id, exit)
   rec.oom = (oom and not (exit.how == "exit" and exit.code == 0)) or nil
   rec.finished = rec.finished or math.floor(nsl.time("real"))
   rec.owner, rec.owner_start = nil, nil
-  rec.plan, rec.root, rec.root_owner, rec.cgroup, rec.cgroup_paths = nil, nil, nil, nil, nil
+  rec.network, rec.root, rec.root_owner, rec.cgroup, rec.cgroup_paths = nil, nil, nil, nil, nil
   state.write(id, rec)
   return true
 end

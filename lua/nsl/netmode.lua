@@ -1,12 +1,15 @@
--- Network modes of a container: nsl.netmode.
+-- Network modes of a container: nsl.netmode. A container's network is
+-- a Network object (not to be confused with nsl.plan, the child's set-up
+-- steps).
 --
---   check(net) -> plan     validates the spec's `net` field before anything
---                          is set up; raises an error naming the field
---   plan.needs_netns       false for "host"
---   plan.inside            the child brings lo up itself (works rootless)
---   plan.outside           setup(pid) has work to do (veth, bridge): the
+--   check(net) -> network  validates the spec's `net` field before
+--                          anything is set up; raises an error naming
+--                          the field
+--   network.needs_netns    false for "host"
+--   network.inside         the child brings lo up itself (works rootless)
+--   network.outside        setup(pid) has work to do (veth, bridge): the
 --                          child waits for it before its command
---   plan:setup(target [, owner])
+--   network:setup(target [, owner])
 --                          interfaces, addresses, routes in the network
 --                          namespace target (a pid, or a path such as
 --                          "/proc/self/fd/N" of an nsl.newns("net") made
@@ -15,17 +18,19 @@
 --                          pid target, else the caller) holds the address
 --                          lease; undoes its own partial work and raises
 --                          "<step>: <reason>" on failure
---   plan:cleanup()         removes the host veth end, the address lease and
---                          a bridge nsl created that nothing uses any more,
---                          in the bridge's network namespace wherever it
---                          runs from; idempotent
---   plan.address           the container's address (after setup when it is
---                          given out from the bridge's subnet)
+--   network:cleanup()      removes the host veth end, the address lease
+--                          and a bridge nsl created that nothing uses any
+--                          more, in the bridge's network namespace
+--                          wherever it runs from; idempotent
+--   network.address        the container's address (after setup when it
+--                          is given out from the bridge's subnet)
+--   restore(fields)        a network rebuilt from a state file's record
 --   lease_dir(bridge [, netns])
 --                          where the leases of a bridge are kept (by name
 --                          and network namespace; default: the caller's)
 --   current_netns()        the inode number (text) of the caller's network
---                          namespace, as a plan records it (plan.netns)
+--                          namespace, as a network records it
+--                          (network.netns)
 --
 -- Modes: "none" (default: loopback only, up), "host" (the caller's network
 -- namespace), {veth = {host =, peer =}, address =, host_address =,
@@ -57,11 +62,11 @@ local TABLE_FIELDS = {
 }
 local VETH_FIELDS = { host = true, peer = true }
 
-local Plan = {}
-Plan.__index = Plan
+local Network = {}
+Network.__index = Network
 
-local function new_plan(t)
-  return setmetatable(t, Plan)
+local function new_network(t)
+  return setmetatable(t, Network)
 end
 
 -- A host end name for a container's veth, unique while it runs.
@@ -74,10 +79,10 @@ end
 
 function M.check(net)
   if net == nil or net == "none" then
-    return new_plan { mode = "none", needs_netns = true, inside = true }
+    return new_network { mode = "none", needs_netns = true, inside = true }
   end
   if net == "host" then
-    return new_plan { mode = "host", needs_netns = false }
+    return new_network { mode = "host", needs_netns = false }
   end
   if type(net) == "string" then
     fail("net: unknown mode %q (expected \"none\", \"host\", {veth = ...} or {bridge = ...})", net)
@@ -93,7 +98,7 @@ function M.check(net)
   if net.bridge == nil and net.veth == nil then
     fail("net: a table needs veth = {host = ..., peer = ...} or bridge = \"name\"")
   end
-  local plan = { needs_netns = true, inside = true, outside = true }
+  local network = { needs_netns = true, inside = true, outside = true }
   -- veth = {host=, peer=}: names of the two ends (both optional in bridge mode).
   local veth = net.veth
   if veth ~= nil and veth ~= true then
@@ -103,27 +108,27 @@ function M.check(net)
     for k in pairs(veth) do
       if not VETH_FIELDS[k] then fail("net.veth: unknown field '%s' (expected host, peer)", tostring(k)) end
     end
-    if veth.host ~= nil then plan.host_if = check_ifname(veth.host, "net.veth.host") end
-    if veth.peer ~= nil then plan.peer_if = check_ifname(veth.peer, "net.veth.peer") end
+    if veth.host ~= nil then network.host_if = check_ifname(veth.host, "net.veth.host") end
+    if veth.peer ~= nil then network.peer_if = check_ifname(veth.peer, "net.veth.peer") end
   end
-  plan.peer_if = plan.peer_if or "eth0"
+  network.peer_if = network.peer_if or "eth0"
   if net.mtu ~= nil then
     if math.type(net.mtu) ~= "integer" or net.mtu < 68 or net.mtu > 65535 then
       fail("net.mtu must be an integer from 68 to 65535, got %s", tostring(net.mtu))
     end
-    plan.mtu = net.mtu
+    network.mtu = net.mtu
   end
   local addr = net.address ~= nil and check_cidr(net.address, "net.address") or nil
-  plan.address = addr and addr.text
-  if net.gateway ~= nil then plan.gateway = check_ip(net.gateway, "net.gateway") end
+  network.address = addr and addr.text
+  if net.gateway ~= nil then network.gateway = check_ip(net.gateway, "net.gateway") end
 
   if net.bridge ~= nil then
     if net.host_address ~= nil then
       fail("net.host_address: in bridge mode the host's address is the bridge's (the gateway); leave it out")
     end
-    plan.mode = "bridge"
-    plan.bridge = check_ifname(net.bridge, "net.bridge")
-    plan.netns = M.current_netns()
+    network.mode = "bridge"
+    network.bridge = check_ifname(net.bridge, "net.bridge")
+    network.netns = M.current_netns()
     local subnet
     if net.subnet ~= nil then
       subnet = check_cidr(net.subnet, "net.subnet")
@@ -135,36 +140,36 @@ function M.check(net)
     if subnet.family ~= "inet" then fail("net.subnet: bridge mode gives out IPv4 addresses only, got %q", subnet.text) end
     if subnet.len > 30 then fail("net.subnet %q is too small to give out addresses (/30 at most)", subnet.text) end
     local base = subnet.ip & mask(subnet.len)
-    plan.subnet = { ip = base, len = subnet.len, text = ipv4_string(base) .. "/" .. subnet.len }
+    network.subnet = { ip = base, len = subnet.len, text = ipv4_string(base) .. "/" .. subnet.len }
     if addr then
       if addr.family ~= "inet" or not same_net(addr.ip, base, subnet.len) or addr.len ~= subnet.len then
-        fail("net.address %q is not an address of the bridge's subnet %s", addr.text, plan.subnet.text)
+        fail("net.address %q is not an address of the bridge's subnet %s", addr.text, network.subnet.text)
       end
     end
-    local gw = plan.gateway and ipv4(plan.gateway)
-    if plan.gateway and not gw then fail("net.gateway must be an IPv4 address in bridge mode, got %q", plan.gateway) end
+    local gw = network.gateway and ipv4(network.gateway)
+    if network.gateway and not gw then fail("net.gateway must be an IPv4 address in bridge mode, got %q", network.gateway) end
     if gw and not same_net(gw, base, subnet.len) then
-      fail("net.gateway %s is not in the bridge's subnet %s", plan.gateway, plan.subnet.text)
+      fail("net.gateway %s is not in the bridge's subnet %s", network.gateway, network.subnet.text)
     end
     gw = gw or base + 1
-    plan.gateway = ipv4_string(gw)
+    network.gateway = ipv4_string(gw)
     if addr and addr.ip == gw then fail("net.address %q is the gateway's (the bridge's) address", addr.text) end
-    plan.gateway_ip = gw
-    plan.host_if = plan.host_if -- nil: chosen at setup
+    network.gateway_ip = gw
+    network.host_if = network.host_if -- nil: chosen at setup
   else
-    plan.mode = "veth"
-    if veth == true or plan.host_if == nil then
+    network.mode = "veth"
+    if veth == true or network.host_if == nil then
       fail("net.veth.host is missing: the name of the host's end (for instance \"veth0\")")
     end
     if net.subnet ~= nil then fail("net.subnet: only bridge mode gives out addresses; give net.address") end
     if net.host_address ~= nil then
-      plan.host_address = check_cidr(net.host_address, "net.host_address").text
+      network.host_address = check_cidr(net.host_address, "net.host_address").text
     end
-    if plan.gateway then
+    if network.gateway then
       if not addr then fail("net.gateway needs net.address (the gateway must be reachable from it)") end
-      local gw4 = ipv4(plan.gateway)
+      local gw4 = ipv4(network.gateway)
       if addr.family == "inet" and (not gw4 or not same_net(gw4, addr.ip, addr.len)) then
-        fail("net.gateway %s is not in the network of net.address %s", plan.gateway, addr.text)
+        fail("net.gateway %s is not in the network of net.address %s", network.gateway, addr.text)
       end
     end
   end
@@ -177,13 +182,13 @@ function M.check(net)
     fail("net.link_local must be a boolean, got %s", describe(net.link_local))
   end
   local v6 = (addr and addr.family == "inet6")
-    or (plan.host_address and is_ipv6(plan.host_address:match("^[^/]+")))
-  if net.link_local == nil then plan.link_local = v6 and true or false
-  else plan.link_local = net.link_local end
+    or (network.host_address and is_ipv6(network.host_address:match("^[^/]+")))
+  if net.link_local == nil then network.link_local = v6 and true or false
+  else network.link_local = net.link_local end
   if nsl.geteuid() ~= 0 then
-    fail("net: %s mode needs root (creating interfaces in the host's network namespace needs CAP_NET_ADMIN there); rootless containers can use \"none\"", plan.mode)
+    fail("net: %s mode needs root (creating interfaces in the host's network namespace needs CAP_NET_ADMIN there); rootless containers can use \"none\"", network.mode)
   end
-  return new_plan(plan)
+  return new_network(network)
 end
 
 -- ---- leases (lua/nsl/netmode/lease.lua) ------------------------------------------
@@ -191,8 +196,8 @@ end
 -- where the leases of a bridge are kept, and the caller's network namespace
 M.lease_dir, M.current_netns = lease.lease_dir, lease.current_netns
 
-local function lease_root(plan)
-  return M.lease_dir(plan.bridge, plan.netns)
+local function lease_root(network)
+  return M.lease_dir(network.bridge, network.netns)
 end
 
 -- ---- setup and cleanup -----------------------------------------------------------
@@ -222,19 +227,19 @@ local function has_ports(bridge, opts)
   return false
 end
 
--- How this process reaches the network namespace a plan was set up in:
+-- How this process reaches the network namespace a network was set up in:
 -- nil when it is in it; {netns = path} through a name (/run/netns) or a
 -- process in it; false when nothing holds it any more (it is gone, and
 -- its links with it).
-local function reach(plan)
-  if not plan.netns or plan.netns == M.current_netns() then return nil end
+local function reach(network)
+  if not network.netns or network.netns == M.current_netns() then return nil end
   for _, name in ipairs(nsl.readdir("/run/netns") or {}) do
     local path = "/run/netns/" .. name
-    if netns_of(path) == plan.netns then return { netns = path } end
+    if netns_of(path) == network.netns then return { netns = path } end
   end
   for _, pid in ipairs(nsl.readdir("/proc") or {}) do
     pid = math.tointeger(tonumber(pid))
-    if pid and netns_of(pid) == plan.netns then return { netns = "/proc/" .. pid .. "/ns/net" } end
+    if pid and netns_of(pid) == network.netns then return { netns = "/proc/" .. pid .. "/ns/net" } end
   end
   return false
 end
@@ -245,9 +250,9 @@ local function step(name, ok, err)
   return ok
 end
 
-function Plan:_setup_none(pid)
+function Network:_setup_none(pid)
   -- Root can reach into the child's namespace; a rootless caller cannot,
-  -- and relies on the child bringing lo up itself (plan.inside).
+  -- and relies on the child bringing lo up itself (network.inside).
   if nsl.geteuid() == 0 then
     step("lo up", net.up("lo", { netns = pid }))
   end
@@ -255,13 +260,13 @@ end
 
 -- Configures the container's end (already in its namespace) and lo.
 -- How the IPv6 link-local address of a veth end is made (see check).
-function Plan:_addrgenmode()
+function Network:_addrgenmode()
   return (not self.link_local) and "none" or nil
 end
 
 -- Configures the container's end (already in its namespace); the child
--- brings its lo up itself (plan.inside).
-function Plan:_setup_inside(pid)
+-- brings its lo up itself (network.inside).
+function Network:_setup_inside(pid)
   local inside = { netns = pid }
   -- the MTU before the address: the kernel refuses an IPv6 address on a
   -- link whose MTU is below IPv6's minimum
@@ -277,7 +282,7 @@ function Plan:_setup_inside(pid)
   end
 end
 
-function Plan:_setup_veth(pid)
+function Network:_setup_veth(pid)
   if find_link(self.host_if) then
     error(("veth %s: an interface of that name exists on the host"):format(self.host_if), 0)
   end
@@ -293,7 +298,7 @@ function Plan:_setup_veth(pid)
 end
 
 -- The bridge, created with the gateway's address when it is not there.
-function Plan:_ensure_bridge()
+function Network:_ensure_bridge()
   local l = find_link(self.bridge)
   if l then
     if l.kind ~= "bridge" then
@@ -325,7 +330,7 @@ function Plan:_ensure_bridge()
   end
 end
 
-function Plan:_lease(owner)
+function Network:_lease(owner)
   local root = lease_root(self)
   step("state directory " .. root, mkdirs(root))
   step("state directory " .. root, state.owned(root))
@@ -355,7 +360,7 @@ function Plan:_lease(owner)
   error(("address: every address of %s is in use"):format(self.subnet.text), 0)
 end
 
-function Plan:_setup_bridge(pid, owner)
+function Network:_setup_bridge(pid, owner)
   -- the bridge is this namespace's, whatever it was when checked
   self.netns = M.current_netns()
   self:_lease(owner)
@@ -385,14 +390,14 @@ function Plan:_setup_bridge(pid, owner)
   self:_setup_inside(pid)
 end
 
-function Plan:setup(target, owner)
+function Network:setup(target, owner)
   if self.mode == "host" then return true end
   if not ((math.type(target) == "integer" and target > 0) or type(target) == "string") then
     error("netmode setup: the network namespace must be a pid or a path, got " .. tostring(target), 2)
   end
   owner = owner or (math.type(target) == "integer" and target) or nsl.getpid()
   self.pid = owner
-  local ok, err = pcall(Plan["_setup_" .. self.mode], self, target, owner)
+  local ok, err = pcall(Network["_setup_" .. self.mode], self, target, owner)
   if not ok then
     self:cleanup()
     error(tostring(err), 0)
@@ -401,9 +406,9 @@ function Plan:setup(target, owner)
 end
 
 -- Removes what setup made; returns true, or nil and the first error. It
--- acts in the namespace the plan was set up in, from wherever it runs (a
+-- acts in the namespace the network was set up in, from wherever it runs (a
 -- later process cleaning up after a killed one may be in another).
-function Plan:cleanup()
+function Network:cleanup()
   local first
   local where = reach(self)
   -- the namespace is gone: so are its links
@@ -457,10 +462,10 @@ function Plan:cleanup()
   return true
 end
 
--- A plan rebuilt from its fields as a container's state file recorded
+-- A network rebuilt from its fields as a container's state file recorded
 -- them (plain data), so that a later process can clean up after it.
 function M.restore(t)
-  return setmetatable(t, Plan)
+  return setmetatable(t, Network)
 end
 
 return M

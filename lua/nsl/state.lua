@@ -371,6 +371,10 @@ local function read_record(path, id)
     return nil, true
   end
   local rec = M.decode(read_file(path .. "/state"))
+  -- A container's network was its "plan" in the records an older nsl
+  -- wrote: read under its new name, so that containers it started are
+  -- still released (the one place that knows the old name).
+  if type(rec) == "table" and rec.network == nil then rec.network, rec.plan = rec.plan, nil end
   if rec and id and rec.id ~= id then
     M.warn(("ignoring the record %s: it is for %s"):format(path, tostring(rec.id)))
     return nil, true

@@ -14,7 +14,7 @@ local M = {}
 -- ---- host resources, and their record --------------------------------------
 --
 -- What a container holds on the host: its root's state (rootfs), its
--- network (netmode plan), its cgroup, and its state directory. The first
+-- network (a netmode Network), its cgroup, and its state directory. The first
 -- three are recorded in the state file as plain data, so that whoever
 -- cleans up (the script, a detached container's supervisor, or a later
 -- process that found the owner dead) rebuilds them with restore().
@@ -62,14 +62,14 @@ end
 
 local ifname = util.is_ifname
 
--- The network plan of a record when it is one nsl makes: a veth or
--- bridge plan with interface names, a namespace inode and an address
+-- The network of a record when it is one nsl makes: a veth or bridge
+-- network with interface names, a namespace inode and an address
 -- lease that name nothing but themselves. nil, why otherwise.
-local function own_plan(rec)
-  local p = rec.plan
+local function own_network(rec)
+  local p = rec.network
   if p == nil then return nil end
   if type(p) ~= "table" or (p.mode ~= "veth" and p.mode ~= "bridge") then
-    return nil, "its network plan is not one nsl makes"
+    return nil, "its network is not one nsl makes"
   end
   if p.created_veth ~= nil and not ifname(p.created_veth) then
     return nil, ("%q is not an interface name"):format(tostring(p.created_veth))
@@ -84,7 +84,7 @@ local function own_plan(rec)
     end
     local sub = p.subnet
     if type(sub) ~= "table" or math.type(sub.ip) ~= "integer" or math.type(sub.len) ~= "integer" then
-      return nil, "its bridge plan has no subnet"
+      return nil, "its bridge network has no subnet"
     end
   end
   return p
@@ -163,10 +163,10 @@ function M.release(rec)
     local ok, err = cg:destroy()
     if not ok then errs[#errs + 1] = err end
   end
-  local plan, pwhy = own_plan(rec)
-  refused("the network", pwhy)
-  if plan then
-    local ok, err = netmode.restore(plan):cleanup()
+  local network, nwhy = own_network(rec)
+  refused("the network", nwhy)
+  if network then
+    local ok, err = netmode.restore(network):cleanup()
     if not ok then errs[#errs + 1] = err end
   end
   local root, rwhy = own_root(rec)
@@ -224,7 +224,7 @@ local function new_record(cfg)
     detached = cfg.detach and true or nil, started = nsl.time("real"),
     command = command, hostname = cfg.hostname, namespaces = cfg.ns_list,
     stop_timeout = cfg.stop_timeout,
-    net = type(cfg.net) == "string" and cfg.net or cfg.plan.mode,
+    net = type(cfg.net) == "string" and cfg.net or cfg.network.mode,
     exec = {
       env = cfg.env, cwd = cfg.cwd, capmask = cfg.capmask, user = cfg.ns.user or nil,
       pivot_root = h.pivot_root, new_session = h.new_session,
@@ -245,14 +245,14 @@ local function cleanup_host(self)
     if not ok then errs[#errs + 1] = tostring(err) end
     self._cg = nil
   end
-  for _, obj in ipairs({ self._plan, self._root }) do
+  for _, obj in ipairs({ self._network, self._root }) do
     if obj then
       local ok, done, err = pcall(obj.cleanup, obj)
       if not ok then errs[#errs + 1] = tostring(done)
       elseif done == nil and err then errs[#errs + 1] = tostring(err) end
     end
   end
-  self._plan, self._root = nil, nil
+  self._network, self._root = nil, nil
   if self._id and self._cfg and not self.detached then
     state.remove(self._id)
     self._id = nil

@@ -88,10 +88,10 @@ local function launch(self, cfg, opts)
   -- own (owned by its user namespace): then the child waits for the
   -- caller to set the network up from outside.
   local netfd
-  if cfg.plan.outside and not cfg.ns.user then
+  if cfg.network.outside and not cfg.ns.user then
     local fd, err = nsl.newns("net")
     if not fd then return nil, "network: " .. tostring(err) end
-    local ok, serr = pcall(cfg.plan.setup, cfg.plan, "/proc/self/fd/" .. fd, nsl.getpid())
+    local ok, serr = pcall(cfg.network.setup, cfg.network, "/proc/self/fd/" .. fd, nsl.getpid())
     if not ok then
       nsl.close(fd)
       return nil, "network: " .. tostring(serr)
@@ -101,7 +101,7 @@ local function launch(self, cfg, opts)
   local status_r, status_w = assert(nsl.pipe())
   -- The child waits for a go once it is ready only when the caller has
   -- something to do first: its network, on_start.
-  local outside = cfg.plan.outside and not netfd
+  local outside = cfg.network.outside and not netfd
   local waits = outside or opts.ready
   local go_r, go_w
   if waits then go_r, go_w = assert(nsl.pipe()) end
@@ -138,7 +138,7 @@ local function launch(self, cfg, opts)
     if init_fd then nsl.close(init_fd) end
     nsl.close(status_r); nsl.close(status_w)
     if go_r then nsl.close(go_r); nsl.close(go_w) end
-    if netfd then nsl.close(netfd); pcall(cfg.plan.cleanup, cfg.plan) end
+    if netfd then nsl.close(netfd); pcall(cfg.network.cleanup, cfg.network) end
     return nil, "plan: " .. tostring(plan)
   end
   local body = plan
@@ -160,7 +160,7 @@ local function launch(self, cfg, opts)
       nsl.wait(pid)
       registry.drop(pid)
     end
-    if cfg.plan.setup then pcall(cfg.plan.cleanup, cfg.plan) end
+    if cfg.network.setup then pcall(cfg.network.cleanup, cfg.network) end
     return nil, msg
   end
   if not pid then
@@ -177,7 +177,7 @@ local function launch(self, cfg, opts)
     self._forwarding = pid
   end
   if outside then
-    local nok, nerr = pcall(cfg.plan.setup, cfg.plan, pid)
+    local nok, nerr = pcall(cfg.network.setup, cfg.network, pid)
     if not nok then
       -- The child may have failed first, its network namespace going
       -- with it under the setup: then its own report names the step.

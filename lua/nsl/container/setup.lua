@@ -115,7 +115,7 @@ local function child_steps(cfg, pre)
     add { "mount", step, m.source or false, "", m.type or false, m.flags or false, m.data or false }
   end
   if cfg.hostname and ns.uts then add { "hostname", "hostname", cfg.hostname } end
-  if cfg.plan.inside then add { "lo_up", "network: lo up" } end
+  if cfg.network.inside then add { "lo_up", "network: lo up" } end
   if h.pivot_root then
     add { "pivot_root", "pivot_root", newroot }
   else

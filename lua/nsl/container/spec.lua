@@ -296,7 +296,7 @@ local function check_namespaces(spec, cfg, root)
   else
     cfg.net = spec.net
   end
-  cfg.plan = checked("net", netmode.check, cfg.net)
+  cfg.network = checked("net", netmode.check, cfg.net)
 
   -- user namespace and id maps
   if spec.user ~= nil then

@@ -34,9 +34,16 @@
 -- kernel's, which populates a new group with its interface files).
 --
 -- Environmental failures return nil, "<file>: <reason>"; bad arguments
--- raise. Everything is plain reads and writes of cgroupfs files.
+-- raise. Everything is plain reads and writes of cgroupfs files
+-- (nsl.cgroup.files). The limits (check, parse_size, parse_cpulist and
+-- the files that carry them) are nsl.cgroup.limits, the host's layout
+-- (detect, available) nsl.cgroup.layout; this file has the options, the
+-- group handle, and making and opening groups.
 local nsl = require "nsl"
 local util = require "nsl.util"
+local files = require "nsl.cgroup.files"
+local cglimits = require "nsl.cgroup.limits"
+local cglayout = require "nsl.cgroup.layout"
 
 local M = {}
 
@@ -45,171 +52,24 @@ M.parent = "nsl"
 M.cpu_period = 100000        -- microseconds; quota = cpu * period
 M.settle = 2.0               -- seconds destroy() and kill() wait at most
 
+M.parse_size = cglimits.parse_size
+M.parse_cpulist = cglimits.parse_cpulist
+M.check = cglimits.check
+
 local EEXIST, ENOENT, EBUSY, ENOTEMPTY = 17, 2, 16, 39
 
 -- v1 hierarchies a group joins even without a limit in them: accounting
 -- for stats() and the freezer for kill().
 local V1_ALWAYS = { "memory", "pids", "cpuacct", "freezer" }
--- The controller each limit needs (both versions).
-local NEEDS = { memory = "memory", pids = "pids", cpu = "cpu", cpuset = "cpuset" }
-local LIMIT_ORDER = { "memory", "pids", "cpu", "cpuset" }
--- The v1 hierarchies nsl knows, in the order it makes and reports them.
-local V1_ORDER = { "memory", "pids", "cpu", "cpuacct", "cpuset", "freezer" }
-
--- ---- errors and small helpers -------------------------------------------------
+local V1_ORDER = cglayout.V1_ORDER
 
 local fail = util.fail
 local function describe(v) return util.describe(v, true) end
+local exists, read, read_trim, read_number = files.exists, files.read, files.read_trim, files.read_number
+local read_keyed, write, words, wait_until = files.read_keyed, files.write, files.words, files.wait_until
+local needed, split_parent = cglimits.needed, cglayout.split_parent
 
-local function exists(path)
-  return nsl.lstat(path) ~= nil
-end
-
-local function read(path)
-  local f, err = io.open(path, "r")
-  if not f then return nil, err end
-  local s = f:read("a")
-  f:close()
-  if not s then return nil, path .. ": read failed" end
-  return s
-end
-
-local function read_trim(path)
-  local s, err = read(path)
-  if not s then return nil, err end
-  return (s:gsub("%s+$", ""))
-end
-
-local function read_number(path)
-  local s = read_trim(path)
-  return s and math.tointeger(tonumber(s)) or (s and tonumber(s)) or nil
-end
-
--- "key value" lines (memory.events, cpu.stat, memory.oom_control).
-local function read_keyed(path)
-  local s = read(path)
-  if not s then return nil end
-  local t = {}
-  for k, v in s:gmatch("(%S+)%s+(%d+)") do t[k] = math.tointeger(tonumber(v)) end
-  return t
-end
-
--- A cgroup file takes one value per write(2); the kernel's answer comes
--- back from that write, so nothing may be buffered.
-local function write(path, value)
-  if not exists(path) then
-    return nil, ("write %s: No such file (kernel without this interface?)"):format(path)
-  end
-  local f, err = io.open(path, "w")
-  if not f then return nil, "write " .. err end
-  f:setvbuf("no")
-  local ok, werr = f:write(value)
-  local cok, cerr = f:close()
-  if not ok or not cok then
-    return nil, ("write %s (%s): %s"):format(path, value, (werr or cerr):gsub("^.-: ", "", 1))
-  end
-  return true
-end
-
--- The callers poll for a state that normally arrives within milliseconds.
-local now = nsl.time
-
-local function pause()
-  nsl.sleep(0.005)
-end
-
--- Polls pred() until it is true or `limit` seconds passed.
-local function wait_until(pred, limit)
-  local deadline = now() + limit
-  while true do
-    if pred() then return true end
-    if now() > deadline then return false end
-    pause()
-  end
-end
-
--- ---- checking limits ------------------------------------------------------------
-
-local UNITS = { [""] = 1, b = 1, k = 1024, m = 1024 ^ 2, g = 1024 ^ 3, t = 1024 ^ 4 }
-
--- 67108864, 64 * 2^20 (a float with an integral value), "64M", "64m",
--- "64MiB", "1G", "512k", "1.5G" -> bytes.
-function M.parse_size(v)
-  if type(v) == "number" then
-    v = math.tointeger(v)
-    return v and v > 0 and v or nil
-  end
-  if type(v) ~= "string" then return nil end
-  local num, unit, suffix = v:lower():match("^%s*(%d+%.?%d*)%s*([bkmgt]?)(i?b?)%s*$")
-  if not num or (suffix ~= "" and (unit == "" or unit == "b")) then return nil end
-  local n = math.floor(tonumber(num) * UNITS[unit])
-  if n <= 0 or n >= 2 ^ 62 then return nil end
-  return math.tointeger(n)
-end
-
--- "0", "0-1,3" -> the same string, normalised (no blanks); nil if malformed.
-function M.parse_cpulist(s)
-  if type(s) ~= "string" then return nil end
-  s = s:gsub("%s", "")
-  if s == "" then return nil end
-  for item in (s .. ","):gmatch("([^,]*),") do
-    local a, b = item:match("^(%d+)%-(%d+)$")
-    if a then
-      if tonumber(a) > tonumber(b) then return nil end
-    elseif not item:match("^%d+$") then
-      return nil
-    end
-  end
-  return s
-end
-
-local LIMIT_HELP = 'memory (bytes or "64M"), pids (integer), cpu (CPUs, e.g. 0.5), cpuset ("0-1,3")'
-
-function M.check(limits)
-  if limits == nil then return {} end
-  if type(limits) ~= "table" then
-    fail("limits must be a table with %s (got %s)", LIMIT_HELP, type(limits))
-  end
-  local out = {}
-  for k, v in pairs(limits) do
-    if not NEEDS[k] then
-      fail("limits: unknown field %s (accepted: %s)", describe(k), LIMIT_HELP)
-    end
-  end
-  if limits.memory ~= nil then
-    out.memory = M.parse_size(limits.memory)
-    if not out.memory then
-      fail('limits.memory must be a positive number of bytes or a size like "64M", "1G", "512k" (got %s)',
-        describe(limits.memory))
-    end
-    if out.memory < 4096 * 64 then
-      fail("limits.memory must be at least 256k: smaller limits kill any process at start (got %s)",
-        describe(limits.memory))
-    end
-  end
-  if limits.pids ~= nil then
-    local p = type(limits.pids) == "number" and math.tointeger(limits.pids) or limits.pids
-    if math.type(p) ~= "integer" or p < 1 then
-      fail("limits.pids must be a positive integer (got %s)", describe(p))
-    end
-    out.pids = p
-  end
-  if limits.cpu ~= nil then
-    local c = limits.cpu
-    if type(c) ~= "number" or c ~= c or c < 0.01 or c > 4096 then
-      fail("limits.cpu must be a number of CPUs between 0.01 and 4096, e.g. 0.5 for half a CPU (got %s)",
-        describe(c))
-    end
-    out.cpu = c
-  end
-  if limits.cpuset ~= nil then
-    out.cpuset = M.parse_cpulist(limits.cpuset)
-    if not out.cpuset then
-      fail('limits.cpuset must be a CPU list like "0", "0-1" or "0-1,3" (got %s)', describe(limits.cpuset))
-    end
-  end
-  return out
-end
+-- ---- options and names -----------------------------------------------------------
 
 local OPT_FIELDS = { root = "string", parent = "string", mkdir = "function", rmdir = "function" }
 
@@ -240,68 +100,9 @@ end
 
 -- ---- the host's layout --------------------------------------------------------
 
-local function words(s)
-  local t = {}
-  for w in (s or ""):gmatch("%S+") do t[w] = true end
-  return t
-end
-
--- v2 when the root itself is a cgroup2 mount (it has cgroup.controllers,
--- which no v1 hierarchy and no tmpfs has); v1 otherwise, one directory per
--- controller. Controllers mounted together ("cpu,cpuacct", reached through
--- the symlinks cpu and cpuacct) share one hierarchy, so a symlink is
--- resolved: both then map to the same directory, and a group is made once
--- in it. A hybrid host's /sys/fs/cgroup/unified is not used: the
--- controllers nsl needs are on the v1 side there.
 function M.detect(opts)
   opts = check_opts(opts)
-  local root = opts.root or M.root
-  local ctl = read(root .. "/cgroup.controllers")
-  if ctl then
-    return { version = 2, root = root, controllers = words(ctl) }
-  end
-  local mounts = {}
-  for _, c in ipairs(V1_ORDER) do
-    local dir = root .. "/" .. c
-    if exists(dir .. "/cgroup.procs") then
-      local st = nsl.lstat(dir)
-      if st and st.type == "symlink" then dir = nsl.realpath(dir) or dir end
-      mounts[c] = dir
-    end
-  end
-  if next(mounts) == nil then
-    return nil, ("no cgroup hierarchy found under %s (neither cgroup2 with cgroup.controllers nor v1 controller directories)")
-      :format(root)
-  end
-  return { version = 1, root = root, mounts = mounts }
-end
-
-local function split_parent(parent)
-  local parts = {}
-  for p in parent:gmatch("[^/]+") do parts[#parts + 1] = p end
-  return parts
-end
-
--- Whether uid can create entries in dir (nearest existing ancestor).
-local function writable(dir, stop)
-  local euid = nsl.geteuid()
-  if euid == 0 then return true end
-  while not exists(dir) and #dir > #stop do dir = dir:match("^(.*)/[^/]*$") end
-  local st = nsl.lstat(dir)
-  if not st then return false, dir end
-  local ok = (st.uid == euid and st.mode & 0xC0 == 0xC0)     -- u+wx
-      or (st.gid == nsl.getgid() and st.mode & 0x18 == 0x18) -- g+wx
-      or (st.mode & 0x3 == 0x3)                              -- o+wx
-  return ok, dir
-end
-
--- The controllers a set of limits needs (a list, stable order).
-local function needed(limits)
-  local list = {}
-  for _, k in ipairs(LIMIT_ORDER) do
-    if limits[k] ~= nil then list[#list + 1] = NEEDS[k] end
-  end
-  return list
+  return cglayout.detect(opts.root or M.root)
 end
 
 function M.available(limits, opts)
@@ -309,49 +110,7 @@ function M.available(limits, opts)
   opts = check_opts(opts)
   local layout, why = M.detect(opts)
   if not layout then return false, why end
-  local parent = opts.parent or M.parent
-  local uid = nsl.geteuid()
-  if layout.version == 1 then
-    for _, c in ipairs(needed(limits)) do
-      if not layout.mounts[c] then
-        return false, ("cgroup v1: the %s controller is not mounted at %s/%s"):format(c, layout.root, c)
-      end
-    end
-    for _, c in ipairs(V1_ORDER) do
-      local dir, ok, at = layout.mounts[c], true, nil
-      if dir then ok, at = writable(dir .. "/" .. parent, dir) end
-      if not ok then
-        return false, ("cgroup v1: %s is not writable by uid %d. v1 hierarchies belong to root and cannot be "
-          .. "delegated safely, so rootless containers get no limits on this host: run as root, or have root "
-          .. "create %s/<controller>/%s owned by uid %d in every hierarchy, or boot the host with the "
-          .. "unified hierarchy (systemd.unified_cgroup_hierarchy=1) and use a delegated v2 subtree")
-          :format(at, uid, layout.root, parent, uid)
-      end
-    end
-    return true
-  end
-  -- v2: the controllers must reach the parent, and the parent must be ours.
-  local dir, avail = layout.root, layout.controllers
-  for _, part in ipairs(split_parent(parent)) do
-    local sub = dir .. "/" .. part
-    if not exists(sub) then break end
-    dir = sub
-    avail = words(read(dir .. "/cgroup.controllers"))
-  end
-  for _, c in ipairs(needed(limits)) do
-    if not avail[c] then
-      return false, ("cgroup v2: the %s controller is not available in %s (cgroup.controllers); %s")
-        :format(c, dir, uid == 0 and "enable it in the parent's cgroup.subtree_control"
-          or "ask for it to be delegated (e.g. Delegate=" .. c .. " for user@.service)")
-    end
-  end
-  local ok, at = writable(layout.root .. "/" .. parent, layout.root)
-  if not ok then
-    return false, ("cgroup v2: %s is not writable by uid %d: no delegated subtree. Run under one, e.g. "
-      .. "`systemd-run --user --scope -p Delegate=yes nsl run ...`, and pass parent = the delegated "
-      .. "group's path below %s (a group with no processes of its own)"):format(at, uid, layout.root)
-  end
-  return true
+  return cglayout.available(limits, layout, opts.parent or M.parent)
 end
 
 -- ---- the group handle ------------------------------------------------------------
@@ -607,58 +366,6 @@ local function make_dirs(ctx, base, enable, cpuset)
   return nil, ("mkdir %s/%s/%s: the parent group keeps disappearing"):format(base, ctx.parent, ctx.name)
 end
 
-local function write_all(list)
-  for _, w in ipairs(list) do
-    if w.optional and not exists(w[1]) then goto continue end
-    do
-      local ok, err = write(w[1], w[2])
-      if not ok then return nil, err end
-    end
-    ::continue::
-  end
-  return true
-end
-
-local function quota(cpu)
-  return math.max(1000, math.floor(cpu * M.cpu_period + 0.5))
-end
-
-local function limits_v1(paths, limits)
-  local w = {}
-  local m = paths.memory
-  if limits.memory and m then
-    w[#w + 1] = { m .. "/memory.limit_in_bytes", tostring(limits.memory) }
-    -- memory+swap at the same value: no swap, so going over kills
-    w[#w + 1] = { m .. "/memory.memsw.limit_in_bytes", tostring(limits.memory), optional = true }
-    w[#w + 1] = { m .. "/memory.swappiness", "0", optional = true }
-  end
-  if limits.pids then w[#w + 1] = { paths.pids .. "/pids.max", tostring(limits.pids) } end
-  if limits.cpu then
-    w[#w + 1] = { paths.cpu .. "/cpu.cfs_period_us", tostring(M.cpu_period) }
-    w[#w + 1] = { paths.cpu .. "/cpu.cfs_quota_us", tostring(quota(limits.cpu)) }
-  end
-  if limits.cpuset then
-    w[#w + 1] = { paths.cpuset .. "/cpuset.cpus", limits.cpuset }
-  end
-  return write_all(w)
-end
-
-local function limits_v2(dir, limits)
-  local w = {}
-  if limits.memory then
-    w[#w + 1] = { dir .. "/memory.max", tostring(limits.memory) }
-    w[#w + 1] = { dir .. "/memory.swap.max", "0", optional = true }
-    -- the container goes as a whole, as on a machine out of memory
-    w[#w + 1] = { dir .. "/memory.oom.group", "1", optional = true }
-  end
-  if limits.pids then w[#w + 1] = { dir .. "/pids.max", tostring(limits.pids) } end
-  if limits.cpu then
-    w[#w + 1] = { dir .. "/cpu.max", ("%d %d"):format(quota(limits.cpu), M.cpu_period) }
-  end
-  if limits.cpuset then w[#w + 1] = { dir .. "/cpuset.cpus", limits.cpuset } end
-  return write_all(w)
-end
-
 local function new_handle(name, layout, opts)
   return setmetatable({
     name = name, version = layout.version, paths = {}, order = {}, parent_dirs = {},
@@ -687,55 +394,47 @@ local function clear_stale(dir, rmdir)
   return true
 end
 
-local function create_once(name, limits, opts, layout)
-  local ctx = { name = name, parent = opts.parent or M.parent, made = {},
-    mkdir = opts.mkdir or nsl.mkdir }
-  local cg = new_handle(name, layout, opts)
-  cg.remove_parent = opts.parent == nil
-  local function failed(err, code)
-    undo(ctx, cg)
-    return nil, err, code
+-- v2: one group, the controllers handed down from the root to it.
+local function create_v2(ctx, cg, limits, layout)
+  local want = {}
+  for _, c in ipairs { "memory", "pids" } do
+    if layout.controllers[c] then want[#want + 1] = c end
   end
-  if layout.version == 2 then
-    local want = {}
-    for _, c in ipairs { "memory", "pids" } do
-      if layout.controllers[c] then want[#want + 1] = c end
-    end
-    for _, c in ipairs(needed(limits)) do
-      if c ~= "memory" and c ~= "pids" then want[#want + 1] = c end
-    end
-    -- Each level must hand the controllers down to the next.
-    -- One write for all of them: the kernel takes "+a +b" at once.
-    local function enable(dir)
-      local on = words(read(dir .. "/cgroup.subtree_control"))
-      local avail = words(read(dir .. "/cgroup.controllers"))
-      local add = {}
-      for _, c in ipairs(want) do
-        if not on[c] then
-          if not avail[c] then
-            return nil, ("cgroup v2: the %s controller is not available in %s (cgroup.controllers)"):format(c, dir)
-          end
-          add[#add + 1] = "+" .. c
+  for _, c in ipairs(needed(limits)) do
+    if c ~= "memory" and c ~= "pids" then want[#want + 1] = c end
+  end
+  -- Each level must hand the controllers down to the next.
+  -- One write for all of them: the kernel takes "+a +b" at once.
+  local function enable(dir)
+    local on = words(read(dir .. "/cgroup.subtree_control"))
+    local avail = words(read(dir .. "/cgroup.controllers"))
+    local add = {}
+    for _, c in ipairs(want) do
+      if not on[c] then
+        if not avail[c] then
+          return nil, ("cgroup v2: the %s controller is not available in %s (cgroup.controllers)"):format(c, dir)
         end
+        add[#add + 1] = "+" .. c
       end
-      if #add == 0 then return true end
-      return write(dir .. "/cgroup.subtree_control", table.concat(add, " "))
     end
-    local path, pdir_or_err, code = make_dirs(ctx, layout.root, enable, false)
-    if not path then return failed(pdir_or_err, code) end
-    cg.paths.unified = path
-    cg.order = { "unified" }
-    cg.parent_dirs = { pdir_or_err }
-    cg.path = path
-    local ok, err = limits_v2(path, limits)
-    if not ok then return failed(err) end
-    return cg
+    if #add == 0 then return true end
+    return write(dir .. "/cgroup.subtree_control", table.concat(add, " "))
   end
-  -- v1: one group per hierarchy it joins.
+  local path, pdir_or_err, code = make_dirs(ctx, layout.root, enable, false)
+  if not path then return nil, pdir_or_err, code end
+  cg.paths.unified = path
+  cg.order = { "unified" }
+  cg.parent_dirs = { pdir_or_err }
+  cg.path = path
+  return cglimits.write_v2(path, limits, M.cpu_period)
+end
+
+-- v1: one group per hierarchy it joins.
+local function create_v1(ctx, cg, limits, layout)
   local join = {}
   for _, c in ipairs(needed(limits)) do
     if not layout.mounts[c] then
-      return failed(("cgroup v1: the %s controller is not mounted at %s/%s"):format(c, layout.root, c))
+      return nil, ("cgroup v1: the %s controller is not mounted at %s/%s"):format(c, layout.root, c)
     end
     join[c] = true
   end
@@ -749,10 +448,10 @@ local function create_once(name, limits, opts, layout)
       -- the cpuset controller may share a hierarchy with others
       local cpuset = exists(base .. "/cpuset.cpus")
       local path, pdir_or_err, code = make_dirs(ctx, base, nil, cpuset)
-      if not path then return failed(pdir_or_err, code) end
+      if not path then return nil, pdir_or_err, code end
       if cpuset then
         local ok, err = cpuset_inherit(path, pdir_or_err)
-        if not ok then return failed(err) end
+        if not ok then return nil, err end
       end
       made_in[base] = path
       cg.parent_dirs[#cg.parent_dirs + 1] = pdir_or_err
@@ -763,8 +462,21 @@ local function create_once(name, limits, opts, layout)
     end
   end
   cg.path = cg.paths.memory or cg.paths[cg.order[1]]
-  local ok, err = limits_v1(cg.paths, limits)
-  if not ok then return failed(err) end
+  return cglimits.write_v1(cg.paths, limits, M.cpu_period)
+end
+
+-- The group made once; on failure, what was made is removed again.
+local function create_once(name, limits, opts, layout)
+  local ctx = { name = name, parent = opts.parent or M.parent, made = {},
+    mkdir = opts.mkdir or nsl.mkdir }
+  local cg = new_handle(name, layout, opts)
+  cg.remove_parent = opts.parent == nil
+  local make = layout.version == 2 and create_v2 or create_v1
+  local ok, err, code = make(ctx, cg, limits, layout)
+  if not ok then
+    undo(ctx, cg)
+    return nil, err, code
+  end
   return cg
 end
 

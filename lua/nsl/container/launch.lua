@@ -74,37 +74,32 @@ local function init_binary()
   return init_path or nil
 end
 
--- Clones the container's PID 1, sets up its network, runs on_start
--- (through ready(pid) when given) and lets it exec its command. Returns
--- the pid, or nil and "<step>: <reason>" after undoing its own part (the
--- process and the network).
-local function launch(self, cfg, opts)
-  -- A veth or bridge network is made before the container's process, in
-  -- a network namespace of its own (nsl.newns) that the child joins as
-  -- its first step: then nothing has to happen between the clone and the
-  -- exec, and the start takes the short path (a plan run through, with
-  -- the caller's memory shared, src/ns.c). With a user namespace, the
-  -- network namespace must be made by the clone to be the container's
-  -- own (owned by its user namespace): then the child waits for the
-  -- caller to set the network up from outside.
-  local netfd
-  if cfg.network.outside and not cfg.ns.user then
-    local fd, err = nsl.newns("net")
-    if not fd then return nil, "network: " .. tostring(err) end
-    local ok, serr = pcall(cfg.network.setup, cfg.network, "/proc/self/fd/" .. fd, nsl.getpid())
-    if not ok then
-      nsl.close(fd)
-      return nil, "network: " .. tostring(serr)
-    end
-    netfd = fd
+-- A veth or bridge network is made before the container's process, in
+-- a network namespace of its own (nsl.newns) that the child joins as
+-- its first step: then nothing has to happen between the clone and the
+-- exec, and the start takes the short path (a plan run through, with
+-- the caller's memory shared, src/ns.c). With a user namespace, the
+-- network namespace must be made by the clone to be the container's
+-- own (owned by its user namespace): then the child waits for the
+-- caller to set the network up from outside. Returns the namespace's
+-- fd, nothing when it is not made first, or nil and why.
+local function network_first(cfg)
+  if not (cfg.network.outside and not cfg.ns.user) then return nil end
+  local fd, err = nsl.newns("net")
+  if not fd then return nil, "network: " .. tostring(err) end
+  local ok, serr = pcall(cfg.network.setup, cfg.network, "/proc/self/fd/" .. fd, nsl.getpid())
+  if not ok then
+    nsl.close(fd)
+    return nil, "network: " .. tostring(serr)
   end
-  local status_r, status_w = assert(nsl.pipe())
-  -- The child waits for a go once it is ready only when the caller has
-  -- something to do first: its network, on_start.
-  local outside = cfg.network.outside and not netfd
-  local waits = outside or opts.ready
-  local go_r, go_w
-  if waits then go_r, go_w = assert(nsl.pipe()) end
+  return fd
+end
+
+-- The child's first steps, before its root: its cgroups, the network
+-- namespace made first, dumpable, the pipes' other ends, its stdio.
+-- Returns them, the cgroups the caller writes it into (nsl.clone's
+-- cgroups) and whether it joins them itself.
+local function pre_steps(cfg, opts, l)
   local pre = {}
   -- Limits: without a user namespace, the child moves itself into its
   -- groups as its first step (then makes its cgroup namespace, rooted
@@ -116,7 +111,7 @@ local function launch(self, cfg, opts)
     if cfg.ns.cgroup then pre[#pre + 1] = { "unshare", "cgroup namespace", "cgroup" } end
     cgroups = nil
   end
-  if netfd then pre[#pre + 1] = { "setns", "network namespace", netfd } end
+  if l.netfd then pre[#pre + 1] = { "setns", "network namespace", l.netfd } end
   -- Until its exec, this process is the host's nsl binary: when root
   -- runs it, not dumpable, so the container cannot open the binary
   -- through /proc/<pid>/exe (runc's CVE-2019-5736). The exec of the
@@ -125,65 +120,92 @@ local function launch(self, cfg, opts)
   -- cannot write a file its user could not), and a non-dumpable init
   -- would keep that user from joining the container (c:exec).
   if nsl.geteuid() == 0 then pre[#pre + 1] = { "dumpable_off", "dumpable" } end
-  pre[#pre + 1] = { "close", "close", status_r }
-  if go_w then pre[#pre + 1] = { "close", "close", go_w } end
+  pre[#pre + 1] = { "close", "close", l.status_r }
+  if l.go_w then pre[#pre + 1] = { "close", "close", l.go_w } end
   if opts.stdio then
     for i = 0, 2 do pre[#pre + 1] = { "dup2", "stdio", opts.stdio[i], i } end
   end
+  return pre, cgroups, joins
+end
+
+-- The child's plan (l.body) and the pipes of the handshake, in l (which
+-- holds netfd, the network namespace made first). Returns l, or nil and
+-- "plan: <reason>" after closing what it opened and undoing the network.
+local function build_plan(cfg, opts, l)
+  l.status_r, l.status_w = assert(nsl.pipe())
+  -- The child waits for a go once it is ready only when the caller has
+  -- something to do first: its network, on_start.
+  l.outside = cfg.network.outside and not l.netfd
+  if l.outside or opts.ready then l.go_r, l.go_w = assert(nsl.pipe()) end
+  local pre
+  pre, l.cgroups, l.joins = pre_steps(cfg, opts, l)
   local init_fd = cfg.init and type(cfg.command) == "table" and init_binary()
   if init_fd then init_fd = nsl.open(init_fd, "rdonly") end
+  l.init_fd = init_fd
+  local status_w = l.status_w
   local steps = command_steps(cfg, child_steps(cfg, pre), status_w, init_fd)
-  local ok, plan, lua = pcall(make_plan, steps, status_w, go_r)
+  local ok, plan, lua = pcall(make_plan, steps, status_w, l.go_r)
   if not ok then
     if init_fd then nsl.close(init_fd) end
-    nsl.close(status_r); nsl.close(status_w)
-    if go_r then nsl.close(go_r); nsl.close(go_w) end
-    if netfd then nsl.close(netfd); pcall(cfg.network.cleanup, cfg.network) end
+    nsl.close(l.status_r); nsl.close(status_w)
+    if l.go_r then nsl.close(l.go_r); nsl.close(l.go_w) end
+    if l.netfd then nsl.close(l.netfd); pcall(cfg.network.cleanup, cfg.network) end
     return nil, "plan: " .. tostring(plan)
   end
-  local body = plan
-  if #lua > 0 then body = function() return child_main(plan, lua, status_w) end end
+  l.body = plan
+  if #lua > 0 then l.body = function() return child_main(plan, lua, status_w) end end
+  return l
+end
+
+-- Clones PID 1 with its plan and closes what the child took with it.
+-- Returns the pid, or nil and "<step>: <reason>".
+local function clone(cfg, l)
   -- the namespaces the child does not get another way (a network made
   -- before it, a cgroup namespace made once it is in its groups)
-  local pid, cerr, errno = nsl.clone(namespace_list(cfg.ns, { net = netfd, cgroup = joins }), body,
+  local pid, cerr, errno = nsl.clone(namespace_list(cfg.ns, { net = l.netfd, cgroup = l.joins }), l.body,
     { uid_map = cfg.uid_map, gid_map = cfg.gid_map, pdeathsig = "KILL",
-      collect = false, cgroups = cgroups })
-  nsl.close(status_w)
-  if go_r then nsl.close(go_r) end
-  if netfd then nsl.close(netfd) end
-  if init_fd then nsl.close(init_fd) end
-  local fds = { status_r, go_w }
-  local function undo(msg)
-    for _, fd in ipairs(fds) do nsl.close(fd) end
-    if pid then
-      nsl.kill(pid, "KILL")
-      nsl.wait(pid)
-      registry.drop(pid)
-    end
-    if cfg.network.setup then pcall(cfg.network.cleanup, cfg.network) end
-    return nil, msg
+      collect = false, cgroups = l.cgroups })
+  nsl.close(l.status_w)
+  if l.go_r then nsl.close(l.go_r) end
+  if l.netfd then nsl.close(l.netfd) end
+  if l.init_fd then nsl.close(l.init_fd) end
+  if pid then return pid end
+  local hint = cfg.ns.user and nsl.geteuid() ~= 0 and (errno == 1 or errno == 28 or errno == 13)
+    and M.userns_hint()
+  -- clone fails at the namespaces or at writing the id maps
+  local e = tostring(cerr)
+  local step = (e:find("_map", 1, true) or e:find("setgroups", 1, true)) and "id maps: " or "namespaces: "
+  return nil, step .. e .. (hint and (": " .. hint) or "")
+end
+
+-- Undoes launch's own part: the caller's ends of the pipes still open
+-- (l.fds), the process pid (when there is one), the network. Returns
+-- nil, msg.
+local function undo(cfg, l, pid, msg)
+  for _, fd in ipairs(l.fds) do nsl.close(fd) end
+  if pid then
+    nsl.kill(pid, "KILL")
+    nsl.wait(pid)
+    registry.drop(pid)
   end
-  if not pid then
-    local hint = cfg.ns.user and nsl.geteuid() ~= 0 and (errno == 1 or errno == 28 or errno == 13)
-      and M.userns_hint()
-    -- clone fails at the namespaces or at writing the id maps
-    local e = tostring(cerr)
-    local step = (e:find("_map", 1, true) or e:find("setgroups", 1, true)) and "id maps: " or "namespaces: "
-    return undo(step .. e .. (hint and (": " .. hint) or ""))
-  end
-  if opts.track then
-    registry.add(pid, self)
-    nsl.forward_signals(pid, cfg.stop_timeout)
-    self._forwarding = pid
-  end
-  if outside then
+  if cfg.network.setup then pcall(cfg.network.cleanup, cfg.network) end
+  return nil, msg
+end
+
+-- The handshake with the cloned child: its network set up from outside
+-- (with a user namespace), its "R", on_start (opts.ready), the go, and
+-- the report of its exec. Returns pid, or nil and "<step>: <reason>"
+-- after undoing.
+local function handshake(cfg, opts, l, pid)
+  local status_r = l.status_r
+  if l.outside then
     local nok, nerr = pcall(cfg.network.setup, cfg.network, pid)
     if not nok then
       -- The child may have failed first, its network namespace going
       -- with it under the setup: then its own report names the step.
       local early = #nsl.poll({ status_r }, 0) > 0 and nsl.read(status_r) or ""
-      if early:sub(1, 1) == "E" then return undo(early:sub(2)) end
-      return undo("network: " .. tostring(nerr))
+      if early:sub(1, 1) == "E" then return undo(cfg, l, pid, early:sub(2)) end
+      return undo(cfg, l, pid, "network: " .. tostring(nerr))
     end
   end
   local msg = nsl.read(status_r) or ""
@@ -192,27 +214,46 @@ local function launch(self, cfg, opts)
       nsl.kill(pid, "KILL")
       local _, how, n = nsl.wait(pid)
       registry.drop(pid)
-      pid = nil
-      return undo(("setup: the container ended during setup (%s %s)"):format(how, n))
+      return undo(cfg, l, nil, ("setup: the container ended during setup (%s %s)"):format(how, n))
     end
-    return undo(msg:sub(2))
+    return undo(cfg, l, pid, msg:sub(2))
   end
   if opts.ready then
     local rok, rerr = opts.ready(pid)
-    if not rok then return undo(rerr) end
+    if not rok then return undo(cfg, l, pid, rerr) end
   end
-  if go_w then
-    nsl.write(go_w, "G")
-    nsl.close(go_w)
+  if l.go_w then
+    nsl.write(l.go_w, "G")
+    nsl.close(l.go_w)
   end
   -- A child that did not wait for a go may have written its exec's
   -- failure in the same read as its "R".
   msg = msg:sub(2)
   if msg == "" then msg = nsl.read(status_r) or "" end
   nsl.close(status_r)
-  fds = {}
-  if msg ~= "" then return undo(msg:sub(2)) end
+  l.fds = {}
+  if msg ~= "" then return undo(cfg, l, pid, msg:sub(2)) end
   return pid
+end
+
+-- Clones the container's PID 1, sets up its network, runs on_start
+-- (through ready(pid) when given) and lets it exec its command. Returns
+-- the pid, or nil and "<step>: <reason>" after undoing its own part (the
+-- process and the network).
+local function launch(self, cfg, opts)
+  local netfd, nerr = network_first(cfg)
+  if nerr then return nil, nerr end
+  local l, perr = build_plan(cfg, opts, { netfd = netfd })
+  if not l then return nil, perr end
+  local pid, cerr = clone(cfg, l)
+  l.fds = { l.status_r, l.go_w }
+  if not pid then return undo(cfg, l, nil, cerr) end
+  if opts.track then
+    registry.add(pid, self)
+    nsl.forward_signals(pid, cfg.stop_timeout)
+    self._forwarding = pid
+  end
+  return handshake(cfg, opts, l, pid)
 end
 
 -- The nsl binary and the supervisor of detached containers.

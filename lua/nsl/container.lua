@@ -176,40 +176,39 @@ local function start_detached(self, cfg, rec)
   return true
 end
 
---- Starts the container; returns the container, or nil and "<step>: <reason>".
-function Container:start()
-  if self.state == "running" then return nil, "start: the container is already running" end
-  if self.state == "destroyed" then return nil, "start: the container was destroyed" end
-  local cfg = self._cfg
-  if not cfg then return nil, "start: a container found by name cannot be started again from here" end
-  self.status = nil
-  sweep_once()
-  local rec = new_record(cfg)
-  -- Recorded: a named or detached container, and one holding something
-  -- on the host that would outlive this process if it were killed (a
-  -- cgroup, a bridge lease, a root's state directory). A plain unnamed
-  -- container holds nothing of the kind (its veth goes with its network
-  -- namespace, its processes with pdeathsig) and starts without the
-  -- cost of a record.
-  local persist = cfg.name or cfg.detach or cfg.limits or cfg.network.mode == "bridge"
+-- Recorded: a named or detached container, and one holding something
+-- on the host that would outlive this process if it were killed (a
+-- cgroup, a bridge lease, a root's state directory). A plain unnamed
+-- container holds nothing of the kind (its veth goes with its network
+-- namespace, its processes with pdeathsig) and starts without the
+-- cost of a record.
+local function persists(cfg)
+  return cfg.name or cfg.detach or cfg.limits or cfg.network.mode == "bridge"
     or cfg.root.kind ~= "dir"
-  if persist then
-    rec.owner_start = state.start_time(rec.owner)
-    -- What the start is about to make on the host is named in the first
-    -- record already: if this process is killed half way, whoever finds
-    -- the record stale releases it (a group, a bridge and its leases, a
-    -- root's state directory).
-    if cfg.limits then rec.cgroup = rec.id end
-    if cfg.network.mode == "bridge" then rec.network = fields(cfg.network) end
-    if cfg.root.kind ~= "dir" then rec.root_owner = rec.id end
-    local cok, cerr = state.claim(rec.id, rec, M.release)
-    if not cok then return nil, "name: " .. cerr end
-    self._id = rec.id
-  end
-  self.detached = cfg.detach and true or nil
+end
+
+-- Claims the container's first record; true, or nil and why.
+local function first_record(self, cfg, rec)
+  rec.owner_start = state.start_time(rec.owner)
+  -- What the start is about to make on the host is named in the first
+  -- record already: if this process is killed half way, whoever finds
+  -- the record stale releases it (a group, a bridge and its leases, a
+  -- root's state directory).
+  if cfg.limits then rec.cgroup = rec.id end
+  if cfg.network.mode == "bridge" then rec.network = fields(cfg.network) end
+  if cfg.root.kind ~= "dir" then rec.root_owner = rec.id end
+  local cok, cerr = state.claim(rec.id, rec, M.release)
+  if not cok then return nil, "name: " .. cerr end
+  self._id = rec.id
+  return true
+end
+
+-- Prepares what the container holds on the host before its process: its
+-- root, its cgroup; true, or nil and "<step>: <reason>" (not undone).
+local function hold_host(self, cfg, rec, persist)
   local ok, err = pcall(cfg.root.prepare, cfg.root, rec.root_owner, host_root(cfg))
   self._root = cfg.root
-  if not ok then return abort(self, "rootfs: " .. tostring(err), {}) end
+  if not ok then return nil, "rootfs: " .. tostring(err) end
   if persist then
     rec.root = fields(cfg.root)
     rec.rootfs = cfg.root:inspect_dir()
@@ -222,22 +221,19 @@ function Container:start()
       -- only has the failed step.
       local usable, why = cgroup_module().available(cfg.limits)
       if not usable and why then gerr = why end
-      return abort(self, "limits: " .. tostring(gerr), {})
+      return nil, "limits: " .. tostring(gerr)
     end
     self._cg = cg
     rec.cgroup_paths = cg:dirs()
   end
   if persist and (rec.root or rec.cgroup) then state.write(rec.id, rec) end
   self._network = cfg.network
+  return true
+end
 
-  if cfg.detach then
-    local dok, derr = start_detached(self, cfg, rec)
-    if not dok then return abort(self, derr, {}) end
-    self._cg = nil -- the supervisor's now
-    self.state = "running"
-    return self
-  end
-
+-- Launches the container's PID 1 from this process and records it;
+-- true, or nil and "<step>: <reason>" (not undone).
+local function start_attached(self, cfg, rec, persist)
   local pid, lerr = launch(self, cfg, {
     track = true, cgroups = rec.cgroup_paths,
     ready = cfg.on_start and function(p)
@@ -249,7 +245,7 @@ function Container:start()
   })
   if not pid then
     self.pid = nil
-    return abort(self, lerr, {})
+    return nil, lerr
   end
   self.pid = pid
   self.address = cfg.network.address
@@ -261,6 +257,34 @@ function Container:start()
     state.write(rec.id, rec)
   end
   self._rec = rec
+  return true
+end
+
+--- Starts the container; returns the container, or nil and "<step>: <reason>".
+function Container:start()
+  if self.state == "running" then return nil, "start: the container is already running" end
+  if self.state == "destroyed" then return nil, "start: the container was destroyed" end
+  local cfg = self._cfg
+  if not cfg then return nil, "start: a container found by name cannot be started again from here" end
+  self.status = nil
+  sweep_once()
+  local rec = new_record(cfg)
+  local persist = persists(cfg)
+  if persist then
+    local ok, err = first_record(self, cfg, rec)
+    if not ok then return nil, err end
+  end
+  self.detached = cfg.detach and true or nil
+  local ok, err = hold_host(self, cfg, rec, persist)
+  if not ok then return abort(self, err, {}) end
+  if cfg.detach then
+    ok, err = start_detached(self, cfg, rec)
+    if not ok then return abort(self, err, {}) end
+    self._cg = nil -- the supervisor's now
+  else
+    ok, err = start_attached(self, cfg, rec, persist)
+    if not ok then return abort(self, err, {}) end
+  end
   self.state = "running"
   return self
 end

@@ -77,28 +77,10 @@ local function auto_host_name()
   return "nsl" .. bytes:gsub(".", function(c) return ("%02x"):format(c:byte()) end)
 end
 
-function M.check(net)
-  if net == nil or net == "none" then
-    return new_network { mode = "none", needs_netns = true, inside = true }
-  end
-  if net == "host" then
-    return new_network { mode = "host", needs_netns = false }
-  end
-  if type(net) == "string" then
-    fail("net: unknown mode %q (expected \"none\", \"host\", {veth = ...} or {bridge = ...})", net)
-  end
-  if type(net) ~= "table" then
-    fail("net must be \"none\", \"host\" or a table ({veth = ...} or {bridge = ...}), got %s", type(net))
-  end
-  for k in pairs(net) do
-    if not TABLE_FIELDS[k] then
-      fail("net: unknown field '%s' (expected veth, bridge, address, host_address, gateway, subnet, mtu, link_local)", tostring(k))
-    end
-  end
-  if net.bridge == nil and net.veth == nil then
-    fail("net: a table needs veth = {host = ..., peer = ...} or bridge = \"name\"")
-  end
-  local network = { needs_netns = true, inside = true, outside = true }
+-- The fields veth and bridge mode share: the names of the veth ends,
+-- mtu, address, gateway. Returns net.veth and the address parsed (or
+-- nil).
+local function check_links(net, network)
   -- veth = {host=, peer=}: names of the two ends (both optional in bridge mode).
   local veth = net.veth
   if veth ~= nil and veth ~= true then
@@ -121,57 +103,94 @@ function M.check(net)
   local addr = net.address ~= nil and check_cidr(net.address, "net.address") or nil
   network.address = addr and addr.text
   if net.gateway ~= nil then network.gateway = check_ip(net.gateway, "net.gateway") end
+  return veth, addr
+end
 
-  if net.bridge ~= nil then
-    if net.host_address ~= nil then
-      fail("net.host_address: in bridge mode the host's address is the bridge's (the gateway); leave it out")
-    end
-    network.mode = "bridge"
-    network.bridge = check_ifname(net.bridge, "net.bridge")
-    network.netns = M.current_netns()
-    local subnet
-    if net.subnet ~= nil then
-      subnet = check_cidr(net.subnet, "net.subnet")
-    elseif addr then
-      subnet = addr
-    else
-      subnet = cidr(M.default_subnet)
-    end
-    if subnet.family ~= "inet" then fail("net.subnet: bridge mode gives out IPv4 addresses only, got %q", subnet.text) end
-    if subnet.len > 30 then fail("net.subnet %q is too small to give out addresses (/30 at most)", subnet.text) end
-    local base = subnet.ip & mask(subnet.len)
-    network.subnet = { ip = base, len = subnet.len, text = ipv4_string(base) .. "/" .. subnet.len }
-    if addr then
-      if addr.family ~= "inet" or not same_net(addr.ip, base, subnet.len) or addr.len ~= subnet.len then
-        fail("net.address %q is not an address of the bridge's subnet %s", addr.text, network.subnet.text)
-      end
-    end
-    local gw = network.gateway and ipv4(network.gateway)
-    if network.gateway and not gw then fail("net.gateway must be an IPv4 address in bridge mode, got %q", network.gateway) end
-    if gw and not same_net(gw, base, subnet.len) then
-      fail("net.gateway %s is not in the bridge's subnet %s", network.gateway, network.subnet.text)
-    end
-    gw = gw or base + 1
-    network.gateway = ipv4_string(gw)
-    if addr and addr.ip == gw then fail("net.address %q is the gateway's (the bridge's) address", addr.text) end
-    network.gateway_ip = gw
-    network.host_if = network.host_if -- nil: chosen at setup
+-- Bridge mode: the subnet addresses are given out from, the gateway
+-- (the bridge's own address).
+local function check_bridge(net, network, addr)
+  if net.host_address ~= nil then
+    fail("net.host_address: in bridge mode the host's address is the bridge's (the gateway); leave it out")
+  end
+  network.mode = "bridge"
+  network.bridge = check_ifname(net.bridge, "net.bridge")
+  network.netns = M.current_netns()
+  local subnet
+  if net.subnet ~= nil then
+    subnet = check_cidr(net.subnet, "net.subnet")
+  elseif addr then
+    subnet = addr
   else
-    network.mode = "veth"
-    if veth == true or network.host_if == nil then
-      fail("net.veth.host is missing: the name of the host's end (for instance \"veth0\")")
+    subnet = cidr(M.default_subnet)
+  end
+  if subnet.family ~= "inet" then fail("net.subnet: bridge mode gives out IPv4 addresses only, got %q", subnet.text) end
+  if subnet.len > 30 then fail("net.subnet %q is too small to give out addresses (/30 at most)", subnet.text) end
+  local base = subnet.ip & mask(subnet.len)
+  network.subnet = { ip = base, len = subnet.len, text = ipv4_string(base) .. "/" .. subnet.len }
+  if addr then
+    if addr.family ~= "inet" or not same_net(addr.ip, base, subnet.len) or addr.len ~= subnet.len then
+      fail("net.address %q is not an address of the bridge's subnet %s", addr.text, network.subnet.text)
     end
-    if net.subnet ~= nil then fail("net.subnet: only bridge mode gives out addresses; give net.address") end
-    if net.host_address ~= nil then
-      network.host_address = check_cidr(net.host_address, "net.host_address").text
+  end
+  local gw = network.gateway and ipv4(network.gateway)
+  if network.gateway and not gw then fail("net.gateway must be an IPv4 address in bridge mode, got %q", network.gateway) end
+  if gw and not same_net(gw, base, subnet.len) then
+    fail("net.gateway %s is not in the bridge's subnet %s", network.gateway, network.subnet.text)
+  end
+  gw = gw or base + 1
+  network.gateway = ipv4_string(gw)
+  if addr and addr.ip == gw then fail("net.address %q is the gateway's (the bridge's) address", addr.text) end
+  network.gateway_ip = gw
+  network.host_if = network.host_if -- nil: chosen at setup
+end
+
+-- Veth mode: the host end's name and address, a gateway reachable from
+-- the container's address.
+local function check_veth(net, network, addr, veth)
+  network.mode = "veth"
+  if veth == true or network.host_if == nil then
+    fail("net.veth.host is missing: the name of the host's end (for instance \"veth0\")")
+  end
+  if net.subnet ~= nil then fail("net.subnet: only bridge mode gives out addresses; give net.address") end
+  if net.host_address ~= nil then
+    network.host_address = check_cidr(net.host_address, "net.host_address").text
+  end
+  if network.gateway then
+    if not addr then fail("net.gateway needs net.address (the gateway must be reachable from it)") end
+    local gw4 = ipv4(network.gateway)
+    if addr.family == "inet" and (not gw4 or not same_net(gw4, addr.ip, addr.len)) then
+      fail("net.gateway %s is not in the network of net.address %s", network.gateway, addr.text)
     end
-    if network.gateway then
-      if not addr then fail("net.gateway needs net.address (the gateway must be reachable from it)") end
-      local gw4 = ipv4(network.gateway)
-      if addr.family == "inet" and (not gw4 or not same_net(gw4, addr.ip, addr.len)) then
-        fail("net.gateway %s is not in the network of net.address %s", network.gateway, addr.text)
-      end
+  end
+end
+
+function M.check(net)
+  if net == nil or net == "none" then
+    return new_network { mode = "none", needs_netns = true, inside = true }
+  end
+  if net == "host" then
+    return new_network { mode = "host", needs_netns = false }
+  end
+  if type(net) == "string" then
+    fail("net: unknown mode %q (expected \"none\", \"host\", {veth = ...} or {bridge = ...})", net)
+  end
+  if type(net) ~= "table" then
+    fail("net must be \"none\", \"host\" or a table ({veth = ...} or {bridge = ...}), got %s", type(net))
+  end
+  for k in pairs(net) do
+    if not TABLE_FIELDS[k] then
+      fail("net: unknown field '%s' (expected veth, bridge, address, host_address, gateway, subnet, mtu, link_local)", tostring(k))
     end
+  end
+  if net.bridge == nil and net.veth == nil then
+    fail("net: a table needs veth = {host = ..., peer = ...} or bridge = \"name\"")
+  end
+  local network = { needs_netns = true, inside = true, outside = true }
+  local veth, addr = check_links(net, network)
+  if net.bridge ~= nil then
+    check_bridge(net, network, addr)
+  else
+    check_veth(net, network, addr, veth)
   end
   -- IPv6 link-local addresses on the veth ends: each comes with duplicate
   -- address detection, MLD reports and router solicitations, which a

@@ -601,3 +601,42 @@ describe("roots in shared places", function()
     assert.is_false(exists(open)) -- made by this call, and removed again
   end)
 end)
+
+-- Without a directory, the builders build in nsl's store: root's under
+-- /var/lib/nsl (made 0700), a user's under $XDG_DATA_HOME/nsl.
+describe("the builders' store", function()
+  it("is /var/lib/nsl/rootfs for root, closed to others, and a container runs from it", function()
+    -- in a mount namespace of its own, over a private tmpfs on /var/lib
+    local ok, how, code = T.child({ "mnt" }, function()
+      assert(nsl.mount(nil, "/", nil, "rec,private"))
+      assert(nsl.mount("tmpfs", "/var/lib", "tmpfs", "", "mode=0755"))
+      local r = rootfs.busybox()
+      assert(r.path == "/var/lib/nsl/rootfs/busybox", r.path)
+      assert(rootfs.store() == "/var/lib/nsl/rootfs")
+      local st = nsl.lstat("/var/lib/nsl")
+      assert(st.uid == 0 and st.mode == 448, ("mode %o"):format(st.mode))
+      local c = nsl.container { rootfs = r, command = { "/bin/true" } }
+      local cok, chow, n = c:run()
+      assert(cok == true, tostring(chow) .. " " .. tostring(n))
+      return 0
+    end)
+    assert.are.same({ true, "exit", 0 }, { ok, how, code })
+  end)
+
+  it("is $XDG_DATA_HOME/nsl/rootfs for another user", function()
+    if not T.bin_reachable() then return pending("uid " .. T.uid .. " cannot run " .. T.bin) end
+    local data = H.tmpdir()
+    finally(function() H.rmtree(data) end)
+    assert(os.execute(("chown %d:%d %s"):format(T.uid, T.gid, T.quote(data))))
+    local script = T.script([[
+      local r = nsl.rootfs.busybox()
+      print(r.path)
+      print(nsl.container { rootfs = r, command = { "/bin/true" } }:run())
+    ]])
+    finally(function() os.remove(script) end)
+    local out = T.sh(("setpriv --reuid=%d --regid=%d --clear-groups env XDG_DATA_HOME=%s %s run %s 2>&1")
+      :format(T.uid, T.gid, T.quote(data), T.quote(T.user_bin()), T.quote(script)))
+    assert.are.equal(data .. "/nsl/rootfs/busybox\ntrue\texit\t0", out)
+    assert.are.equal(T.uid, nsl.lstat(data .. "/nsl/rootfs/busybox/bin/busybox").uid)
+  end)
+end)

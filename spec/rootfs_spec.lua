@@ -94,6 +94,22 @@ describe("rootfs.resolve", function()
       "rootfs must be a non-empty path without NUL bytes, shorter than 4096 bytes")
   end)
 
+  it("knows a builder's root made by another copy of the module (busted reloads modules)", function()
+    local saved = {}
+    finally(function()
+      for name, m in pairs(saved) do package.loaded[name] = m end
+    end)
+    for _, name in ipairs { "nsl.rootfs", "nsl.rootfs.build" } do
+      saved[name] = package.loaded[name]
+      package.loaded[name] = nil
+    end
+    local fresh = require "nsl.rootfs"
+    assert.are_not.equal(rootfs, fresh)
+    local r = fresh.resolve(shared)
+    assert.are.equal("dir", r.kind)
+    assert.are.equal(shared.path, r.path)
+  end)
+
   it("prepare() refuses a missing directory, a file and the host's /, naming the path", function()
     local dir = H.tmpdir()
     finally(function() H.rmtree(dir) end)

@@ -11,7 +11,10 @@ local nsl = require "nsl"
 
 local M = {}
 
-local ROOT_MARK = {} -- tables made by the builders carry it as [ROOT_MARK]
+-- Tables made by the builders have a metatable with this name. A name,
+-- not a private key: a copy of this module loaded again (busted's
+-- insulation unloads modules between spec files) still knows them.
+local ROOT_NAME = "nsl.rootfs.root"
 
 -- ---- small file system helpers --------------------------------------------
 
@@ -98,8 +101,8 @@ local ETC = {
 }
 
 local function root_table(t)
-  t[ROOT_MARK] = true
   return setmetatable(t, {
+    __name = ROOT_NAME,
     __tostring = function(r)
       return ("rootfs(%s%s)"):format(r.kind, r.path and (" " .. r.path) or "")
     end,
@@ -109,7 +112,8 @@ M.root_table = root_table
 
 -- Whether value is a root description a builder (or nsl.rootfs.host) made.
 function M.is_root(value)
-  return rawget(value, ROOT_MARK) ~= nil
+  local mt = getmetatable(value)
+  return type(mt) == "table" and rawget(mt, "__name") == ROOT_NAME
 end
 
 -- ---- where builders put roots, and who can reach them ------------------------

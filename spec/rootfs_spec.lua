@@ -623,6 +623,7 @@ end)
 describe("the builders' store", function()
   it("is /var/lib/nsl/rootfs for root, closed to others, and a container runs from it", function()
     -- in a mount namespace of its own, over a private tmpfs on /var/lib
+    if not nsl.lstat("/var/lib") then return pending("this machine has no /var/lib to mount over") end
     local ok, how, code = T.child({ "mnt" }, function()
       assert(nsl.mount(nil, "/", nil, "rec,private"))
       assert(nsl.mount("tmpfs", "/var/lib", "tmpfs", "", "mode=0755"))

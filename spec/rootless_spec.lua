@@ -54,13 +54,19 @@ describe("as an unprivileged user", function()
 
   it("is told why limits cannot be had on this host, and nothing is left", function()
     local out, err = T.rootless([[
+      -- the root's state directories before and after (nothing is left)
+      local base = (require("nsl.state").runtime_dir() or "/tmp") .. "/rootfs"
+      local function count() return #(nsl.readdir(base) or {}) end
+      local before = count()
       local c = nsl.container { rootfs = nsl.rootfs.host(), limits = { memory = "64M" },
         namespaces = { "user", "mnt", "pid" }, command = { "true" } }
       print(c:start())
       print(c.state)
+      print("state directories left: " .. (count() - before))
     ]])
     assert.are.equal("", err)
     local l = lines(out)
+    assert.are.equal("state directories left: 0", l[3])
     if nsl.lstat("/sys/fs/cgroup/cgroup.controllers") then
       -- cgroup v2 (the VM lane, make check-vm): no subtree delegated to the user
       assert.matches("^nil\tlimits: cgroup v2: /sys/fs/cgroup is not writable by uid " .. T.uid

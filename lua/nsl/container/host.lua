@@ -245,7 +245,9 @@ local function cleanup_host(self)
     if not ok then errs[#errs + 1] = tostring(err) end
     self._cg = nil
   end
-  for _, obj in ipairs({ self._network, self._root }) do
+  -- both, either may be missing (a plain list would end at a missing
+  -- network, and leave the root's state directory behind)
+  for _, obj in ipairs({ self._network or false, self._root or false }) do
     if obj then
       local ok, done, err = pcall(obj.cleanup, obj)
       if not ok then errs[#errs + 1] = tostring(done)

@@ -242,7 +242,14 @@ end
 -- one else; opts.private: closed to others too; opts.create: made when
 -- missing); else nil, why, errno (2: it, or a directory on its way, is
 -- missing). why does not repeat path first.
+-- A path found to be the caller's own is not walked again by this
+-- process: another user cannot undo what made it so (no directory on its
+-- way is theirs to change), and a container start asks several times.
+-- One to be made is looked at again if it is gone.
+local owned_paths = {}
 function M.owned(path, opts)
+  local key = (opts and opts.private) and path .. "\0private" or path
+  if owned_paths[key] and not (opts and opts.create and not nsl.lstat(path)) then return true end
   local d, err, code = nsl.owned_dir(path, opts)
   if not d then
     err = tostring(err)
@@ -250,6 +257,7 @@ function M.owned(path, opts)
     return nil, err, code
   end
   d:close()
+  owned_paths[key] = true
   return true
 end
 

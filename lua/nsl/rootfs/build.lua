@@ -249,7 +249,11 @@ function M.busybox(dir, opts)
     if not ok then error("rootfs.busybox: " .. tostring(err), 3) end
   end
   -- A directory, made or found: a link or a file in its place is refused.
+  -- Each is looked at once (every applet names its directory again).
+  local ready = {}
   local function dir_at(rel, mode)
+    if ready[rel] then return end
+    ready[rel] = true
     local st = d:lstat(rel)
     if not st then
       local parent = rel:match("^(.*)/[^/]+$")

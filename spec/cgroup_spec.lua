@@ -33,26 +33,7 @@ local function unique_name()
   return ("spec-%d-%d"):format(nsl.getpid(), seq)
 end
 
--- busted keeps one `finally` per test (a second call replaces the first),
--- so every clean-up step goes through defer(): one finally, run in reverse
--- order, every step attempted, the first error reported.
-local deferred
-local function defer(fn)
-  if not deferred then
-    local list = {}
-    deferred = list
-    finally(function()
-      deferred = nil
-      local first
-      for i = #list, 1, -1 do
-        local ok, err = pcall(list[i])
-        if not ok and not first then first = err end
-      end
-      if first then error(first, 0) end
-    end)
-  end
-  deferred[#deferred + 1] = fn
-end
+local defer = T.deferrer(function(f) finally(f) end)
 
 local V1 = { "memory", "pids", "cpu", "cpuacct", "cpuset", "freezer" }
 

@@ -47,25 +47,7 @@ local function unique_name()
   return ("v2spec-%d-%d"):format(nsl.getpid(), seq)
 end
 
--- busted keeps one `finally` per test: every clean-up step goes through
--- defer(), run in reverse order, each attempted, the first error raised.
-local deferred
-local function defer(fn)
-  if not deferred then
-    local list = {}
-    deferred = list
-    finally(function()
-      deferred = nil
-      local first
-      for i = #list, 1, -1 do
-        local ok, err = pcall(list[i])
-        if not ok and not first then first = err end
-      end
-      if first then error(first, 0) end
-    end)
-  end
-  deferred[#deferred + 1] = fn
-end
+local defer = T.deferrer(function(f) finally(f) end)
 
 -- Where the tests can run: root, a cgroup2 mount at /sys/fs/cgroup with
 -- the four controllers nsl's limits use. Why not, otherwise.

@@ -46,14 +46,7 @@ local function detached(name, command, extra)
   ]]):format(name, root, command, extra or ""))
 end
 
-local function wait_until(pred, seconds)
-  local deadline = nsl.time() + (seconds or 5)
-  while nsl.time() < deadline do
-    if pred() then return true end
-    nsl.sleep(0.05)
-  end
-  return pred()
-end
+local wait_until = T.wait_until
 
 -- A name as a Lua pattern.
 local function esc(s)

@@ -42,15 +42,7 @@ local function exists(path)
   return nsl.lstat(path) ~= nil
 end
 
-local function wait_until(pred, seconds)
-  local deadline = nsl.time() + (seconds or 5)
-  repeat
-    local r = pred()
-    if r then return r end
-    nsl.sleep(0.02)
-  until nsl.time() > deadline
-  return pred()
-end
+local wait_until = T.wait_until
 
 -- Whether process pid ended (or is a zombie) within seconds; never blocks
 -- longer, so a test that goes wrong fails instead of hanging.
@@ -78,25 +70,7 @@ local function wait_for(c, seconds)
   return c:wait()
 end
 
--- busted keeps one `finally` per test; every clean-up step goes through
--- defer(): all of them run, last registered first, the first error wins.
-local deferred
-local function defer(fn)
-  if not deferred then
-    local list = {}
-    deferred = list
-    finally(function()
-      deferred = nil
-      local first
-      for i = #list, 1, -1 do
-        local ok, err = pcall(list[i])
-        if not ok and not first then first = err end
-      end
-      if first then error(first, 0) end
-    end)
-  end
-  deferred[#deferred + 1] = fn
-end
+local defer = T.deferrer(function(f) finally(f) end)
 
 -- A container of this process, started; destroyed at the end of the test.
 local function start(spec)

@@ -33,14 +33,7 @@ local function processes_with(s, whole)
   return out
 end
 
-local function wait_until(pred, seconds)
-  local deadline = nsl.time() + (seconds or 5)
-  while nsl.time() < deadline do
-    if pred() then return true end
-    nsl.sleep(0.05)
-  end
-  return pred()
-end
+local wait_until = T.wait_until
 
 -- Waits up to a few seconds for no process of the marker (and of the
 -- script, whose command line a process forked from it has) to be left.

@@ -131,4 +131,42 @@ function T.bin_reachable()
   return runs_as_user(T.user_bin())
 end
 
+-- busted keeps one `finally` per test (a second call replaces the first).
+-- T.deferrer(register) gives a defer(fn) for a spec file: every clean-up
+-- step of a test goes through it, and one finally (register, which calls
+-- the file's own `finally`) runs them all, last first, each attempted,
+-- the first error raised.
+--   local defer = T.deferrer(function(f) finally(f) end)
+function T.deferrer(register)
+  local deferred
+  return function(fn)
+    if not deferred then
+      local list = {}
+      deferred = list
+      register(function()
+        deferred = nil
+        local first
+        for i = #list, 1, -1 do
+          local ok, err = pcall(list[i])
+          if not ok and not first then first = err end
+        end
+        if first then error(first, 0) end
+      end)
+    end
+    deferred[#deferred + 1] = fn
+  end
+end
+
+-- pred()'s first true value within seconds (default 5), polled; else
+-- what it gives at the end.
+function T.wait_until(pred, seconds)
+  local deadline = nsl.time() + (seconds or 5)
+  repeat
+    local r = pred()
+    if r then return r end
+    nsl.sleep(0.02)
+  until nsl.time() > deadline
+  return pred()
+end
+
 return T

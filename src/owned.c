@@ -39,6 +39,28 @@ static const char *untrusted_ancestor(const struct stat *st, uid_t me)
 	return NULL;
 }
 
+/* name in dirfd gets exactly mode (sticky bits and all, whatever the
+ * umask), through a descriptor: a link there is not followed. */
+static int mode_at(int dirfd, const char *name, mode_t mode)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fchmod(fd, mode);
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+/* A new directory name in dirfd, with exactly mode. */
+static int mkdir_exact(int dirfd, const char *name, mode_t mode)
+{
+	if (mkdirat(dirfd, name, 0700) < 0)
+		return -1;
+	return mode_at(dirfd, name, mode);
+}
+
 /* path made absolute (from the working directory) into abs. */
 static int absolute(const char *path, char abs[PATH_MAX], nsl_error *err)
 {
@@ -65,13 +87,8 @@ static int absolute(const char *path, char abs[PATH_MAX], nsl_error *err)
 static int step_down(int fd, const char *name, int mode, const char *sofar,
                      const char *path, struct stat *st, nsl_error *err)
 {
-	if (mode >= 0 && mkdirat(fd, name, (mode_t)mode) == 0) {
-		int dfd = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (dfd >= 0) {
-			fchmod(dfd, (mode_t)mode);
-			close(dfd);
-		}
-	}
+	if (mode >= 0)
+		mkdir_exact(fd, name, (mode_t)mode); /* EEXIST: looked at below */
 	int next = openat(fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	int e = errno;
 	close(fd);
@@ -483,11 +500,7 @@ static int dir_mkdir(lua_State *L)
 	nsl_checknargs(L, 3);
 	const char *last;
 	nsl_autoclose int pfd = open_parent(d->fd, rel, &last);
-	if (pfd < 0 || mkdirat(pfd, last, 0700) < 0)
-		return fail_rel(L, d, "mkdir", rel);
-	/* exactly mode (sticky bits and all), whatever the umask */
-	nsl_autoclose int fd = openat(pfd, last, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fchmod(fd, mode) < 0)
+	if (pfd < 0 || mkdir_exact(pfd, last, mode) < 0)
 		return fail_rel(L, d, "mkdir", rel);
 	lua_pushboolean(L, 1);
 	return 1;
@@ -515,10 +528,7 @@ static int dir_chmod(lua_State *L)
 	nsl_checknargs(L, 3);
 	const char *last;
 	nsl_autoclose int pfd = open_parent(d->fd, rel, &last);
-	if (pfd < 0)
-		return fail_rel(L, d, "chmod", rel);
-	nsl_autoclose int fd = openat(pfd, last, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0 || fchmod(fd, mode) < 0)
+	if (pfd < 0 || mode_at(pfd, last, mode) < 0)
 		return fail_rel(L, d, "chmod", rel);
 	lua_pushboolean(L, 1);
 	return 1;

@@ -21,7 +21,7 @@ LUA     ?= lua5.4
 BUSTED  ?= /usr/bin/busted
 BUILD   ?= build
 
-PKGS    := lua5.4 libnl-3.0 libnl-route-3.0 libcap
+PKGS    := lua5.4 libnl-3.0 libnl-route-3.0 libcap libseccomp
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 # The module takes the Lua API from the interpreter that loads it; only the
 # host binary links liblua. The binary links Lua, libnl and libcap
@@ -31,8 +31,11 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 # the C modules a script may require (lfs, ...), as the lua interpreter does.
 STATIC   ?= 1
 MOD_LIBS := $(shell pkg-config --libs libnl-3.0 libnl-route-3.0 libcap)
+# libseccomp is only in the submodule nsl.seccomp_compile (a .so of its
+# own, loaded when a filter is compiled; built into the binary).
+SECCOMP_LIBS := $(shell pkg-config --libs libseccomp)
 ifeq ($(STATIC),1)
-BIN_LIBS := -Wl,-E -Wl,-Bstatic -llua5.4 -lnl-route-3 -lnl-3 -lcap -Wl,-Bdynamic -lm -ldl -lpthread
+BIN_LIBS := -Wl,-E -Wl,-Bstatic -llua5.4 -lnl-route-3 -lnl-3 -lcap -lseccomp -Wl,-Bdynamic -lm -ldl -lpthread
 else
 BIN_LIBS := $(shell pkg-config --libs $(PKGS))
 endif
@@ -51,18 +54,19 @@ NSL_CFLAGS := -std=gnu11 -fPIC -fno-strict-aliasing -fstack-protector-strong \
             $(WARNINGS) -Iinclude -Isrc -I$(BUILD) $(PKG_CFLAGS) $(CFLAGS) $(SANITIZE)
 NSL_LDFLAGS := $(LDFLAGS) $(SANITIZE)
 
-CORE_SRC := $(filter-out src/main.c src/monitor.c src/init.c,$(wildcard src/*.c))
+CORE_SRC := $(filter-out src/main.c src/monitor.c src/init.c src/seccomp_compile.c,$(wildcard src/*.c))
 CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
 LUA_SRC  := $(shell find lua -name '*.lua' | sort)
 HEADERS  := $(wildcard include/*.h src/*.h)
 
 MODULE   := $(BUILD)/lib/nsl/core.so
+SECCOMP_MODULE := $(BUILD)/lib/nsl/seccomp_compile.so
 BINARY   := $(BUILD)/bin/nsl
 MONITOR  := $(BUILD)/bin/nsl-monitor
 INIT     := $(BUILD)/bin/nsl-init
 
 .PHONY: all docs deps demo test check-asan check-valgrind check-vm install uninstall clean bench examples
-all: $(MODULE) $(BINARY) $(MONITOR) $(INIT)
+all: $(MODULE) $(SECCOMP_MODULE) $(BINARY) $(MONITOR) $(INIT)
 
 # docs/reference.md comes from the doc comments in src/, area by area.
 DOC_ORDER := src/ns.c src/uts.c src/mount.c src/proc.c src/caps.c
@@ -90,18 +94,22 @@ $(BUILD)/obj $(BUILD)/lib/nsl $(BUILD)/bin:
 $(MODULE): $(CORE_OBJ) | $(BUILD)/lib/nsl
 	$(CC) $(NSL_CFLAGS) $(NSL_LDFLAGS) -shared -o $@ $(CORE_OBJ) $(MOD_LIBS)
 
+$(SECCOMP_MODULE): $(BUILD)/obj/seccomp_compile.o | $(BUILD)/lib/nsl
+	$(CC) $(NSL_CFLAGS) $(NSL_LDFLAGS) -shared -o $@ $< $(SECCOMP_LIBS)
+
 $(BUILD)/embedded.c: $(LUA_SRC) tools/embed.lua | $(BUILD)/obj
 	$(LUA) tools/embed.lua $@ lua $(LUA_SRC)
 
 $(BUILD)/obj/embedded.o: $(BUILD)/embedded.c src/embedded.h
 	$(CC) $(CPPFLAGS) $(NSL_CFLAGS) -c -o $@ $<
 
-$(BINARY): $(CORE_OBJ) $(BUILD)/obj/main.o $(BUILD)/obj/embedded.o | $(BUILD)/bin
+$(BINARY): $(CORE_OBJ) $(BUILD)/obj/main.o $(BUILD)/obj/embedded.o $(BUILD)/obj/seccomp_compile.o | $(BUILD)/bin
 	$(CC) $(NSL_CFLAGS) $(NSL_LDFLAGS) -o $@ $^ $(BIN_LIBS)
 
 # The supervisor of detached containers: static and without sanitizers,
 # also under check-asan, so that it stays small (it runs as long as its
-# container, and spec/detach checks its size); libc.a is in libc6-dev.
+# container; spec/container/monitor_spec.lua checks that it is static);
+# libc.a is in libc6-dev.
 $(MONITOR): src/monitor.c | $(BUILD)/bin
 	$(CC) $(CPPFLAGS) -std=gnu11 -fstack-protector-strong $(WARNINGS) $(CFLAGS) \
 	    -static $(LDFLAGS) -o $@ $<
@@ -165,6 +173,7 @@ install: all
 	install -m 755 $(INIT) $(DESTDIR)$(PREFIX)/libexec/nsl/nsl-init
 	install -m 644 docs/nsl.1 $(DESTDIR)$(PREFIX)/share/man/man1/nsl.1
 	install -m 755 $(MODULE) $(DESTDIR)$(PREFIX)/lib/lua/5.4/nsl/core.so
+	install -m 755 $(SECCOMP_MODULE) $(DESTDIR)$(PREFIX)/lib/lua/5.4/nsl/seccomp_compile.so
 	install -m 644 lua/nsl.lua $(DESTDIR)$(PREFIX)/share/lua/5.4/nsl.lua
 	for f in $(filter lua/nsl/%,$(LUA_SRC)); do \
 	    install -D -m 644 $$f $(DESTDIR)$(PREFIX)/share/lua/5.4/$${f#lua/} || exit 1; done

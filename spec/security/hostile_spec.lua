@@ -87,8 +87,9 @@ end
 local WAITS = { poll = true, sleep = true, reap = true, wait = true, supervise = true,
   pty_relay = true, read = true }
 
--- The directory of this file's checkout (make test runs from there).
-local ROOT = (debug.getinfo(1, "S").source:match("^@(.*)/spec/[^/]*$")) or "."
+-- The directory of this file's checkout (make test runs from there):
+-- this file is spec/<area>/hostile_spec.lua in it.
+local ROOT = (debug.getinfo(1, "S").source:match("^@(.*)/spec/[^/]+/[^/]*$")) or "."
 
 -- "nsl.mknod(path, type, mode [, major, minor]) -> true" -> 5, from the
 -- doc comments in src/*.c.

@@ -241,7 +241,7 @@ describe("nsl.pivot_root", function()
       local o = H.read("/old/proc/sys/kernel/hostname")
       -- the working directory was not the old root: it stays where it
       -- was, now under /old
-      local c = H.read("spec/mount_spec.lua") and "kept" or "lost"
+      local c = H.read("spec/core/mount_spec.lua") and "kept" or "lost"
       assert(nsl.umount("/old", "detach"))
       return r, m, o, c, H.read("/old/proc/sys/kernel/hostname") or "gone"
     end)

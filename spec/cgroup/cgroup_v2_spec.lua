@@ -2,8 +2,8 @@
 -- kernel enforces, and a rootless container with limits in a subtree
 -- delegated to its user the way systemd delegates user@.service.
 --
--- This machine's controllers are on cgroup v1 (spec/cgroup_spec.lua tests
--- them, and the v2 code on a fake tree), so here every test is pending;
+-- This machine's controllers are on cgroup v1 (spec/cgroup/cgroup_spec.lua
+-- tests them, and the v2 code on a fake tree), so here every test is pending;
 -- `make check-vm` boots Debian 12's own kernel with a pure cgroup v2 tree
 -- and runs them there as root (tools/vm/, docs/kernels.md). It sets
 -- NSL_CHECK_VM, under which a test that cannot run fails instead.

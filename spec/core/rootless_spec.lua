@@ -1,5 +1,7 @@
--- Rootless behaviour: scripts run by `nsl run` as the unprivileged uid
--- T.uid (setpriv, no passwd entry needed). What they print is checked.
+-- Rootless behaviour of the primitives: scripts run by `nsl run` as the
+-- unprivileged uid T.uid (setpriv, no passwd entry needed). What they
+-- print is checked. A rootless container's limits are
+-- spec/container/rootless_spec.lua's.
 local nsl = require "nsl"
 local T = require "nsltest"
 local H = require "hostcheck"
@@ -50,34 +52,6 @@ describe("as an unprivileged user", function()
     ]])
     assert.are.equal("", err)
     assert.are.equal("65534\t0\t0", out)
-  end)
-
-  it("is told why limits cannot be had on this host, and nothing is left", function()
-    local out, err = T.rootless([[
-      -- the root's state directories before and after (nothing is left)
-      local base = (require("nsl.state").runtime_dir() or "/tmp") .. "/rootfs"
-      local function count() return #(nsl.readdir(base) or {}) end
-      local before = count()
-      local c = nsl.container { rootfs = nsl.rootfs.host(), limits = { memory = "64M" },
-        namespaces = { "user", "mnt", "pid" }, command = { "true" } }
-      print(c:start())
-      print(c.state)
-      print("state directories left: " .. (count() - before))
-    ]])
-    assert.are.equal("", err)
-    local l = lines(out)
-    assert.are.equal("state directories left: 0", l[3])
-    if nsl.lstat("/sys/fs/cgroup/cgroup.controllers") then
-      -- cgroup v2 (the VM lane, make check-vm): no subtree delegated to the user
-      assert.matches("^nil\tlimits: cgroup v2: /sys/fs/cgroup is not writable by uid " .. T.uid
-        .. ": no delegated subtree", l[1])
-      assert.matches("Delegate=yes", l[1], 1, true)
-    else
-      -- this machine: cgroup v1, whose hierarchies belong to root
-      assert.matches("^nil\tlimits: cgroup v1: /sys/fs/cgroup/%w+ is not writable by uid " .. T.uid, l[1])
-      assert.matches("rootless containers get no limits on this host", l[1])
-    end
-    assert.are.equal("created", l[2])
   end)
 
   it("sets a hostname in its own uts namespace; the host's is unchanged", function()

@@ -444,9 +444,9 @@ end
 -- a message when a live container has it. The directory is made under a
 -- temporary name with the record in it, then renamed into place: a
 -- directory with its id never exists without a record. A record left by a
--- dead owner is handed to reap(record) (which must release its host
+-- dead owner is handed to release(record) (which must release its host
 -- resources) and the claim retried.
-function M.claim(id, record, reap)
+function M.claim(id, record, release)
   local root, err = M.root(true)
   if not root then return nil, err end
   local dir = root .. "/" .. id
@@ -475,7 +475,7 @@ function M.claim(id, record, reap)
       return nil, msg
     end
     -- Stale: move it aside (one process wins that), clean up, try again.
-    M.sweep_one(id, reap)
+    M.sweep_one(id, release)
   end
   M.remove(nil, tmp)
   return nil, ("the name %s is in use"):format(id)
@@ -504,10 +504,10 @@ function M.status(rec)
 end
 
 -- Cleans up after a stale record: moves its directory aside, gives the
--- record to reap (if any) to release what it held on the host, removes
--- the directory. Returns true if this call did it. A directory that is
--- not the caller's own is left alone.
-function M.sweep_one(id, reap)
+-- record to release (if any) to release what it held on the host,
+-- removes the directory. Returns true if this call did it. A directory
+-- that is not the caller's own is left alone.
+function M.sweep_one(id, release)
   local root = M.root()
   if not root then return false end
   local dir = root .. "/" .. id
@@ -525,8 +525,8 @@ function M.sweep_one(id, reap)
     os.rename(aside, dir)
     return false
   end
-  if rec and reap then
-    local ok, err = pcall(reap, rec)
+  if rec and release then
+    local ok, err = pcall(release, rec)
     if not ok then
       io.stderr:write("nsl: cleaning up after container ", id, ": ", tostring(err), "\n")
     end
@@ -535,9 +535,9 @@ function M.sweep_one(id, reap)
   return true
 end
 
--- Cleans up every stale record; returns how many, or nil and why when
--- the state root is not to be trusted.
-function M.sweep(reap)
+-- Cleans up every stale record (release: as for sweep_one); returns how
+-- many, or nil and why when the state root is not to be trusted.
+function M.sweep(release)
   local root, err = M.root()
   if not root then return nil, err end
   local n = 0
@@ -551,13 +551,13 @@ function M.sweep(reap)
           or math.tointeger(tonumber(name:match("^%.claim%-(%d+)%-")))
         local start = not name:find("^%.stale") and rec and rec.owner_start or nil
         if not (pid and M.alive(pid, start)) then
-          if rec and reap then pcall(reap, rec) end
+          if rec and release then pcall(release, rec) end
           M.remove(name, path)
         end
       end
     else
       local rec, ignored = read_record(path, name)
-      if not ignored and M.status(rec) == "stale" and M.sweep_one(name, reap) then n = n + 1 end
+      if not ignored and M.status(rec) == "stale" and M.sweep_one(name, release) then n = n + 1 end
     end
   end
   return n

@@ -35,7 +35,8 @@ local M = {}
 
 -- The parts, one job each (lua/nsl/container/): spec (the spec checked
 -- into a config), setup (the child's plan), launch (the clone and its
--- handshake), host (the record and what it names, release, undo),
+-- handshake), host (the record and what it names, release, cleanup,
+-- the undo of a failed start),
 -- detach (detached starts), wait (how an end becomes known), exec
 -- (c:exec), registry (this process's running containers). This file is the public face: nsl.container(spec),
 -- its methods, and finding containers by name.
@@ -54,7 +55,7 @@ local detach = require "nsl.container.detach"
 local check_spec = spec_mod.check_spec
 local fields, cgroup_module, own_cgroup = host.fields, host.cgroup_module, host.own_cgroup
 local sweep_once, new_record, host_root = host.sweep_once, host.new_record, host.host_root
-local cleanup_host, abort = host.cleanup_host, host.abort
+local cleanup_host, undo = host.cleanup_host, host.undo
 local launch = launch_mod.launch
 local ended, oom_of, status_of = wait_mod.ended, wait_mod.oom_of, wait_mod.status_of
 local wait_other, watch_pid = wait_mod.wait_other, wait_mod.watch_pid
@@ -172,14 +173,14 @@ function Container:start()
   end
   self.detached = cfg.detach and true or nil
   local ok, err = hold_host(self, cfg, rec, persist)
-  if not ok then return abort(self, err, {}) end
+  if not ok then return undo(self, err) end
   if cfg.detach then
     ok, err = detach.start(self, cfg, rec)
-    if not ok then return abort(self, err, {}) end
+    if not ok then return undo(self, err) end
     self._cg = nil -- the supervisor's now
   else
     ok, err = start_attached(self, cfg, rec, persist)
-    if not ok then return abort(self, err, {}) end
+    if not ok then return undo(self, err) end
   end
   self.state = "running"
   return self

@@ -22,6 +22,10 @@ local launch, helper_paths = launch_mod.launch, launch_mod.helper_paths
 local function supervisor_main(self, cfg, rec, res_w, cmd_r, bin, monitor)
   nsl.stop_forwarding()
   nsl.setsid()
+  -- This copy of the handle holds only what this process makes, the
+  -- network and the process, for a failed launch to undo: the root, the
+  -- cgroup and the record are the script's, which undoes them then.
+  self._root, self._cg, self._id, self._forwarding = nil, nil, nil, nil
   local null = assert(nsl.open("/dev/null", "rdwr"))
   for i = 0, 2 do nsl.dup2(null, i) end
   local log_r, log_w = assert(nsl.pipe())

@@ -264,9 +264,14 @@ local function cleanup_host(self)
   end
 end
 
--- A start that failed half way: undo everything, return nil, msg.
-local function abort(self, msg, fds)
-  for _, fd in ipairs(fds) do nsl.close(fd) end
+-- A start that failed half way (Container:start, launch): the pipes
+-- given closed, its PID 1 killed and reaped, its cgroup emptied, then
+-- what it holds cleaned up, its record too, even a detached one's; the
+-- handle is "created" again. Returns nil, msg. What is already undone
+-- is not there any more, so a second undo of the same start does
+-- nothing more.
+local function undo(self, msg, fds)
+  for _, fd in ipairs(fds or {}) do nsl.close(fd) end
   if self.pid then
     nsl.kill(self.pid, "KILL")
     nsl.wait(self.pid)
@@ -274,7 +279,7 @@ local function abort(self, msg, fds)
   end
   self.pid = nil
   if self._cg then self._cg:kill() end
-  self.detached = nil -- so that its state goes too
+  self.detached = nil -- so that its record goes too
   cleanup_host(self)
   self.state = "created"
   return nil, msg
@@ -282,7 +287,7 @@ end
 
 M.sweep_once = sweep_once
 M.cleanup_host = cleanup_host
-M.abort = abort
+M.undo = undo
 M.host_root = host_root
 M.new_record = new_record
 M.fields = fields

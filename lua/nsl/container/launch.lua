@@ -1,12 +1,13 @@
 -- Launching a container's PID 1: the network made first (veth, bridge),
--- the clone with its plan, the handshake on the status and go pipes,
--- and the undo of its own part when a step fails. Also where nsl's helper
--- programs (nsl-init, nsl-monitor) are found.
+-- the clone with its plan, the handshake on the status and go pipes;
+-- a step that fails undoes the start (host.undo). Also where nsl's
+-- helper programs (nsl-init, nsl-monitor) are found.
 local nsl = require "nsl"
 local state = require "nsl.state"
 local spec = require "nsl.container.spec"
 local setup = require "nsl.container.setup"
 local registry = require "nsl.container.registry"
+local host = require "nsl.container.host"
 
 local M = {}
 
@@ -14,6 +15,7 @@ local read_file = state.read_file
 local namespace_list = spec.namespace_list
 local child_steps, command_steps = setup.child_steps, setup.command_steps
 local make_plan, child_main = setup.make_plan, setup.child_main
+local undo = host.undo
 
 -- Why an unprivileged user namespace was refused, and how to allow it
 -- (proc is the root of the sysctl files, "/proc" but for tests).
@@ -130,7 +132,7 @@ end
 
 -- The child's plan (l.body) and the pipes of the handshake, in l (which
 -- holds netfd, the network namespace made first). Returns l, or nil and
--- "plan: <reason>" after closing what it opened and undoing the network.
+-- "plan: <reason>" after closing what it opened.
 local function build_plan(cfg, opts, l)
   l.status_r, l.status_w = assert(nsl.pipe())
   -- The child waits for a go once it is ready only when the caller has
@@ -149,7 +151,6 @@ local function build_plan(cfg, opts, l)
     if init_fd then nsl.close(init_fd) end
     nsl.close(l.status_r); nsl.close(status_w)
     if l.go_r then nsl.close(l.go_r); nsl.close(l.go_w) end
-    if l.netfd then nsl.close(l.netfd); pcall(cfg.network.cleanup, cfg.network) end
     return nil, "plan: " .. tostring(plan)
   end
   l.body = plan
@@ -178,25 +179,12 @@ local function clone(cfg, l)
   return nil, step .. e .. (hint and (": " .. hint) or "")
 end
 
--- Undoes launch's own part: the caller's ends of the pipes still open
--- (l.fds), the process pid (when there is one), the network. Returns
--- nil, msg.
-local function undo(cfg, l, pid, msg)
-  for _, fd in ipairs(l.fds) do nsl.close(fd) end
-  if pid then
-    nsl.kill(pid, "KILL")
-    nsl.wait(pid)
-    registry.drop(pid)
-  end
-  if cfg.network.setup then pcall(cfg.network.cleanup, cfg.network) end
-  return nil, msg
-end
-
 -- The handshake with the cloned child: its network set up from outside
 -- (with a user namespace), its "R", on_start (opts.ready), the go, and
 -- the report of its exec. Returns pid, or nil and "<step>: <reason>"
--- after undoing.
-local function handshake(cfg, opts, l, pid)
+-- after undoing the start (host.undo: the caller's ends of the pipes
+-- still open, l.fds, and the process self.pid with the rest).
+local function handshake(self, cfg, opts, l, pid)
   local status_r = l.status_r
   if l.outside then
     local nok, nerr = pcall(cfg.network.setup, cfg.network, pid)
@@ -204,8 +192,8 @@ local function handshake(cfg, opts, l, pid)
       -- The child may have failed first, its network namespace going
       -- with it under the setup: then its own report names the step.
       local early = #nsl.poll({ status_r }, 0) > 0 and nsl.read(status_r) or ""
-      if early:sub(1, 1) == "E" then return undo(cfg, l, pid, early:sub(2)) end
-      return undo(cfg, l, pid, "network: " .. tostring(nerr))
+      if early:sub(1, 1) == "E" then return undo(self, early:sub(2), l.fds) end
+      return undo(self, "network: " .. tostring(nerr), l.fds)
     end
   end
   local msg = nsl.read(status_r) or ""
@@ -214,13 +202,14 @@ local function handshake(cfg, opts, l, pid)
       nsl.kill(pid, "KILL")
       local _, how, n = nsl.wait(pid)
       registry.drop(pid)
-      return undo(cfg, l, nil, ("setup: the container ended during setup (%s %s)"):format(how, n))
+      self.pid = nil
+      return undo(self, ("setup: the container ended during setup (%s %s)"):format(how, n), l.fds)
     end
-    return undo(cfg, l, pid, msg:sub(2))
+    return undo(self, msg:sub(2), l.fds)
   end
   if opts.ready then
     local rok, rerr = opts.ready(pid)
-    if not rok then return undo(cfg, l, pid, rerr) end
+    if not rok then return undo(self, rerr, l.fds) end
   end
   if l.go_w then
     nsl.write(l.go_w, "G")
@@ -232,28 +221,31 @@ local function handshake(cfg, opts, l, pid)
   if msg == "" then msg = nsl.read(status_r) or "" end
   nsl.close(status_r)
   l.fds = {}
-  if msg ~= "" then return undo(cfg, l, pid, msg:sub(2)) end
+  if msg ~= "" then return undo(self, msg:sub(2)) end
   return pid
 end
 
--- Clones the container's PID 1, sets up its network, runs on_start
--- (through ready(pid) when given) and lets it exec its command. Returns
--- the pid, or nil and "<step>: <reason>" after undoing its own part (the
--- process and the network).
+-- Clones the container's PID 1 (self.pid), sets up its network, runs
+-- on_start (through ready(pid) when given) and lets it exec its command.
+-- Returns the pid, or nil and "<step>: <reason>" after undoing the
+-- start (host.undo) as far as self holds it: in the script, all of it;
+-- in a detached container's supervisor, its own part (the process and
+-- the network), the script undoing the rest.
 local function launch(self, cfg, opts)
   local netfd, nerr = network_first(cfg)
-  if nerr then return nil, nerr end
+  if nerr then return undo(self, nerr) end
   local l, perr = build_plan(cfg, opts, { netfd = netfd })
-  if not l then return nil, perr end
+  if not l then return undo(self, perr, { netfd }) end
   local pid, cerr = clone(cfg, l)
   l.fds = { l.status_r, l.go_w }
-  if not pid then return undo(cfg, l, nil, cerr) end
+  if not pid then return undo(self, cerr, l.fds) end
+  self.pid = pid
   if opts.track then
     registry.add(pid, self)
     nsl.forward_signals(pid, cfg.stop_timeout)
     self._forwarding = pid
   end
-  return handshake(cfg, opts, l, pid)
+  return handshake(self, cfg, opts, l, pid)
 end
 
 -- The nsl binary and the supervisor of detached containers.

@@ -215,7 +215,7 @@ local function ps(argv, first)
   local root, err = state.root()
   if not root then return fail(1, "ps: %s", err) end
   if nsl.lstat(root) then
-    state.sweep(container.release)
+    state.sweep(container.release_record)
     for _, id in ipairs(state.ids() or {}) do
       local rec = state.read(id)
       if rec and (rec.name or opts["-a"] or opts["--all"]) then

@@ -35,8 +35,8 @@ local M = {}
 
 -- The parts, one job each (lua/nsl/container/): spec (the spec checked
 -- into a config), setup (the child's plan), launch (the clone and its
--- handshake), host (the record and what it names, release, cleanup,
--- the undo of a failed start),
+-- handshake), host (the record and what it names; undo, release:
+-- the teardown),
 -- detach (detached starts), wait (how an end becomes known), exec
 -- (c:exec), registry (this process's running containers). This file is the public face: nsl.container(spec),
 -- its methods, and finding containers by name.
@@ -55,7 +55,7 @@ local detach = require "nsl.container.detach"
 local check_spec = spec_mod.check_spec
 local fields, cgroup_module, own_cgroup = host.fields, host.cgroup_module, host.own_cgroup
 local sweep_once, new_record, host_root = host.sweep_once, host.new_record, host.host_root
-local cleanup_host, undo = host.cleanup_host, host.undo
+local undo, release = host.undo, host.release
 local launch = launch_mod.launch
 local ended, oom_of, status_of = wait_mod.ended, wait_mod.oom_of, wait_mod.status_of
 local wait_other, watch_pid = wait_mod.wait_other, wait_mod.watch_pid
@@ -63,7 +63,7 @@ local wait_other, watch_pid = wait_mod.wait_other, wait_mod.watch_pid
 M.default_capabilities = spec_mod.default_capabilities
 M.default_masked_paths = spec_mod.default_masked_paths
 M.default_readonly_paths = spec_mod.default_readonly_paths
-M.release = host.release
+M.release_record = host.release_record
 M.userns_hint = launch_mod.userns_hint
 
 -- ---- the caller's side ----------------------------------------------------
@@ -94,7 +94,7 @@ local function first_record(self, cfg, rec)
   if cfg.limits then rec.cgroup = rec.id end
   if cfg.network.mode == "bridge" then rec.network = fields(cfg.network) end
   if cfg.root.kind ~= "dir" then rec.root_owner = rec.id end
-  local cok, cerr = state.claim(rec.id, rec, M.release)
+  local cok, cerr = state.claim(rec.id, rec, host.release_record)
   if not cok then return nil, "name: " .. cerr end
   self._id = rec.id
   return true
@@ -277,7 +277,7 @@ function Container:destroy()
       state.remove(self._id)
     end
   end
-  cleanup_host(self)
+  release(self)
   self.state = "destroyed"
   return true
 end
@@ -319,16 +319,16 @@ end
 --- Runs argv inside the running container (nsl.container.exec).
 Container.exec = exec_mod.exec
 
-local function finalize(self)
-  -- Only the process that made the container tears it down: a cloned
-  -- child holds a copy of this object and must leave it alone. A
-  -- detached container outlives its handle.
+-- The end of a <close> scope, and the collection of a handle, destroy
+-- it. Only the process that made the container tears it down: a cloned
+-- child holds a copy of this object and must leave it alone. A
+-- detached container outlives its handle.
+function Container:__close()
   if self.creator == nsl.getpid() and self.state ~= "destroyed" and not self.detached then
     self:destroy()
   end
 end
-Container.__close = finalize
-Container.__gc = finalize
+Container.__gc = Container.__close
 Container.__tostring = function(self)
   return ("nsl.container(%s, %s%s)"):format(self.name or "unnamed", self.state,
     self.pid and (", pid " .. self.pid) or "")
@@ -392,7 +392,7 @@ function M.info(name)
   if not rec then return nil, err end
   local st = state.status(rec)
   if st == "stale" then
-    state.sweep_one(name, M.release)
+    state.sweep_one(name, host.release_record)
     return nil
   end
   rec.state = st
@@ -407,7 +407,7 @@ function M.list()
   local root, err = state.root()
   if not root then error("list: " .. err, 2) end
   if not nsl.lstat(root) then return {} end
-  state.sweep(M.release)
+  state.sweep(host.release_record)
   local out = {}
   for _, id in ipairs(state.ids() or {}) do
     local own
@@ -449,7 +449,7 @@ function M.reap(id, exit)
     exit = { how = how or "exit", code = tonumber(code) or 255 }
     rec.finished = tonumber(text:match("finished (%d+)"))
   end
-  local ok, oom = pcall(M.release, rec)
+  local ok, oom = pcall(host.release_record, rec)
   if not ok then
     local f = io.open(state.dir(id) .. "/log", "a")
     if f then f:write("nsl: cleanup: ", tostring(oom), "\n"); f:close() end

@@ -1,7 +1,7 @@
 -- What a container holds on the host, and its record: the first record
--- (new_record), what a record may name and its release (also for records
--- that a killed process left, found by the sweep), and whether the
--- container's root user is the host's.
+-- (new_record), what a record may name, the teardown verbs (undo,
+-- release: also for records that a killed process left, found by the
+-- sweep), and whether the container's root user is the host's.
 local nsl = require "nsl"
 local rootfs = require "nsl.rootfs"
 local netmode = require "nsl.netmode"
@@ -139,13 +139,65 @@ local function own_root(rec)
   return out
 end
 
--- Releases everything a record says the container holds, what of it is
--- nsl's own for the container (above); kills its processes first if any
--- are left. Returns whether its memory limit killed something (checked
--- before the group goes).
-function M.release(rec)
-  local oom = false
+-- ---- teardown: undo, release, ended ------------------------------------------
+--
+-- Three verbs, each with one meaning (docs/lifecycle.md, "Teardown"):
+--   undo      a start failed: what it made so far is taken down again
+--   release   what a container holds on the host is given back
+--   ended     its PID 1 ended: the end is recorded, then release
+-- release for a handle and for a container known from its record alone
+-- (release_record): one body, give_back, does the releasing for both.
+
+-- What a container holds on the host given back, as a handle holds it
+-- (or as release_record rebuilt it from a record): signal forwarding
+-- stopped, its cgroup removed, its network cleaned up (veth, lease, a
+-- bridge nsl made), its root's state removed, and its record deleted,
+-- unless a detached container's (kept until `nsl rm`) or one this
+-- process did not start. Each goes even when another fails. Returns
+-- true, or nil and the failures; reporting them is the caller's.
+local function give_back(self)
   local errs = {}
+  if self._forwarding then
+    nsl.stop_forwarding(self._forwarding)
+    self._forwarding = nil
+  end
+  if self._cg then
+    local ok, err = self._cg:destroy()
+    if not ok then errs[#errs + 1] = tostring(err) end
+    self._cg = nil
+  end
+  -- both, either may be missing (a plain list would end at a missing
+  -- network, and leave the root's state directory behind)
+  for _, obj in ipairs({ self._network or false, self._root or false }) do
+    if obj then
+      local ok, done, err = pcall(obj.cleanup, obj)
+      if not ok then errs[#errs + 1] = tostring(done)
+      elseif done == nil and err then errs[#errs + 1] = tostring(err) end
+    end
+  end
+  self._network, self._root = nil, nil
+  if self._id and self._cfg and not self.detached then
+    state.remove(self._id)
+    self._id = nil
+  end
+  if #errs > 0 then return nil, table.concat(errs, "; ") end
+  return true
+end
+
+-- Releases what a handle holds (give_back), its failures told on
+-- stderr: the container is gone all the same.
+local function release(self)
+  local ok, err = give_back(self)
+  if not ok then io.stderr:write("nsl: container cleanup: ", err, "\n") end
+end
+
+-- release for a container known from its record alone (its owner died,
+-- found by a sweep; or a detached one's end, in `nsl __reap`): a PID 1
+-- still alive is killed, the cgroup emptied, then what the record names,
+-- where nsl's own for the container (above), is released. The record
+-- itself is the caller's. Returns whether its memory limit killed
+-- something (checked before the group goes); raises the failures.
+local function release_record(rec)
   local function refused(what, why)
     if why then
       state.warn(("not releasing %s of container %s: %s"):format(what, tostring(rec.id), why))
@@ -155,34 +207,50 @@ function M.release(rec)
     local _, why = state.signal(rec, "KILL")
     refused("its process", why)
   end
+  local held, oom = {}, false
   local cg, cwhy = own_cgroup(rec)
   refused("the cgroup", cwhy)
   if cg then
     oom = (cg:oom_killed())
     cg:kill()
-    local ok, err = cg:destroy()
-    if not ok then errs[#errs + 1] = err end
+    held._cg = cg
   end
   local network, nwhy = own_network(rec)
   refused("the network", nwhy)
-  if network then
-    local ok, err = netmode.restore(network):cleanup()
-    if not ok then errs[#errs + 1] = err end
-  end
+  if network then held._network = netmode.restore(network) end
   local root, rwhy = own_root(rec)
   refused("the root", rwhy)
-  if root then
-    local ok, err = rootfs.restore(root):cleanup()
-    if not ok then errs[#errs + 1] = err end
-  elseif rec.root == nil and rec.root_owner ~= nil then
+  if root then held._root = rootfs.restore(root) end
+  local ok, err = give_back(held)
+  if not root and rec.root == nil and rec.root_owner ~= nil then
     if rec.root_owner == rec.id and valid_id(rec.id) then
       rootfs.sweep(rec.root_owner)
     else
       refused("the root", ("it names the root owner %s, not itself"):format(tostring(rec.root_owner)))
     end
   end
-  if #errs > 0 then error(table.concat(errs, "; "), 0) end
+  if not ok then error(err, 0) end
   return oom
+end
+
+-- A start that failed half way (Container:start, launch): the pipes
+-- given closed, its PID 1 killed and reaped, its cgroup emptied, then
+-- released, its record too, even a detached one's; the handle is
+-- "created" again. Returns nil, msg. What is already undone is not there
+-- any more, so a second undo of the same start does nothing more.
+local function undo(self, msg, fds)
+  for _, fd in ipairs(fds or {}) do nsl.close(fd) end
+  if self.pid then
+    nsl.kill(self.pid, "KILL")
+    nsl.wait(self.pid)
+    registry.drop(self.pid)
+  end
+  self.pid = nil
+  if self._cg then self._cg:kill() end
+  self.detached = nil -- so that its record goes too
+  release(self)
+  self.state = "created"
+  return nil, msg
 end
 
 local swept = false
@@ -192,7 +260,7 @@ local swept = false
 local function sweep_once()
   if swept then return end
   swept = true
-  local ok, n, err = pcall(state.sweep, M.release)
+  local ok, n, err = pcall(state.sweep, release_record)
   if ok and not n and err then state.warn("not cleaning up after killed containers: " .. err) end
 end
 
@@ -234,60 +302,10 @@ local function new_record(cfg)
   }
 end
 
-local function cleanup_host(self)
-  local errs = {}
-  if self._forwarding then
-    nsl.stop_forwarding(self._forwarding)
-    self._forwarding = nil
-  end
-  if self._cg then
-    local ok, err = self._cg:destroy()
-    if not ok then errs[#errs + 1] = tostring(err) end
-    self._cg = nil
-  end
-  -- both, either may be missing (a plain list would end at a missing
-  -- network, and leave the root's state directory behind)
-  for _, obj in ipairs({ self._network or false, self._root or false }) do
-    if obj then
-      local ok, done, err = pcall(obj.cleanup, obj)
-      if not ok then errs[#errs + 1] = tostring(done)
-      elseif done == nil and err then errs[#errs + 1] = tostring(err) end
-    end
-  end
-  self._network, self._root = nil, nil
-  if self._id and self._cfg and not self.detached then
-    state.remove(self._id)
-    self._id = nil
-  end
-  if #errs > 0 then
-    io.stderr:write("nsl: container cleanup: ", table.concat(errs, "; "), "\n")
-  end
-end
-
--- A start that failed half way (Container:start, launch): the pipes
--- given closed, its PID 1 killed and reaped, its cgroup emptied, then
--- what it holds cleaned up, its record too, even a detached one's; the
--- handle is "created" again. Returns nil, msg. What is already undone
--- is not there any more, so a second undo of the same start does
--- nothing more.
-local function undo(self, msg, fds)
-  for _, fd in ipairs(fds or {}) do nsl.close(fd) end
-  if self.pid then
-    nsl.kill(self.pid, "KILL")
-    nsl.wait(self.pid)
-    registry.drop(self.pid)
-  end
-  self.pid = nil
-  if self._cg then self._cg:kill() end
-  self.detached = nil -- so that its record goes too
-  cleanup_host(self)
-  self.state = "created"
-  return nil, msg
-end
-
 M.sweep_once = sweep_once
-M.cleanup_host = cleanup_host
 M.undo = undo
+M.release = release
+M.release_record = release_record
 M.host_root = host_root
 M.new_record = new_record
 M.fields = fields

@@ -8,15 +8,17 @@ local registry = require "nsl.container.registry"
 
 local M = {}
 
-local cleanup_host = host.cleanup_host
+local release = host.release
 
--- Records how the container ended and releases what it held on the host.
+-- ended: the container's PID 1 ended, and this process reaped it: how
+-- is recorded on the handle, then what it held on the host released
+-- (host.release).
 local function ended(self, ok, how, n, oom)
   if self.pid then registry.drop(self.pid) end
   self.status = { ok, how, n, oom }
   self.pid = nil
   self.state = "exited"
-  cleanup_host(self)
+  release(self)
 end
 
 -- Did the memory limit kill the container? Only asked when it ended

@@ -412,11 +412,12 @@ local function rm(argv, first)
 end
 
 -- `nsl __reap ID`: run by a detached container's supervisor once the
--- container ended, to release what it held and record its end.
+-- container ended, to release what it held and record its end
+-- (container.ended_record).
 local function reap(argv, first)
   local id = argv[first]
   if not id then return fail(2, "__reap: no id") end
-  local ok, err = container_mod().reap(id)
+  local ok, err = container_mod().ended_record(id)
   if not ok then return fail(1, "%s", err) end
   return 0
 end

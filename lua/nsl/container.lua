@@ -35,8 +35,8 @@ local M = {}
 
 -- The parts, one job each (lua/nsl/container/): spec (the spec checked
 -- into a config), setup (the child's plan), launch (the clone and its
--- handshake), host (the record and what it names; undo, release:
--- the teardown),
+-- handshake), host (the record and what it names; undo, release,
+-- ended_record: the teardown, docs/lifecycle.md),
 -- detach (detached starts), wait (how an end becomes known), exec
 -- (c:exec), registry (this process's running containers). This file is the public face: nsl.container(spec),
 -- its methods, and finding containers by name.
@@ -70,8 +70,6 @@ M.userns_hint = launch_mod.userns_hint
 
 local Container = { __name = "nsl.container" }
 Container.__index = Container
-
-local read_file = state.read_file
 
 -- Recorded: a named or detached container, and one holding something
 -- on the host that would outlive this process if it were killed (a
@@ -437,32 +435,9 @@ function M.lookup(name)
   return from_record(rec)
 end
 
---- Releases what a detached container held, once it ended, and records
---- its end (run by its supervisor as `nsl __reap ID`). exit: {how=, code=}
---- when known, else read from the supervisor's exit file.
-function M.reap(id, exit)
-  local rec = state.read(id)
-  if not rec then return nil, "reap: no record for " .. tostring(id) end
-  if not exit then
-    local text = read_file(state.dir(id) .. "/exit") or ""
-    local how, code = text:match("^(%a+) (%d+)")
-    exit = { how = how or "exit", code = tonumber(code) or 255 }
-    rec.finished = tonumber(text:match("finished (%d+)"))
-  end
-  local ok, oom = pcall(host.release_record, rec)
-  if not ok then
-    local f = io.open(state.dir(id) .. "/log", "a")
-    if f then f:write("nsl: cleanup: ", tostring(oom), "\n"); f:close() end
-    oom = false
-  end
-  rec.status, rec.how, rec.code = "exited", exit.how, exit.code
-  rec.oom = (oom and not (exit.how == "exit" and exit.code == 0)) or nil
-  rec.finished = rec.finished or math.floor(nsl.time("real"))
-  rec.owner, rec.owner_start = nil, nil
-  rec.network, rec.root, rec.root_owner, rec.cgroup, rec.cgroup_paths = nil, nil, nil, nil, nil
-  state.write(id, rec)
-  return true
-end
+--- A detached container ended: what it held released and its end
+--- recorded (host.ended_record; run by its supervisor as `nsl __reap ID`).
+M.ended_record = host.ended_record
 
 --- Waits until one of the containers ends: c, ok, how, n[, "oom"]. A
 --- container that already ended is returned at once. Other children of

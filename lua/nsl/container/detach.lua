@@ -18,7 +18,7 @@ local launch, helper_paths = launch_mod.launch, launch_mod.helper_paths
 -- session, it launches the container with its output going to a pipe,
 -- records it as running with itself as the owner, and becomes the
 -- monitor (nsl-monitor), which logs the output, records the end and then
--- runs `nsl __reap` to clean up.
+-- runs `nsl __reap` to clean up (host.ended_record).
 local function supervisor_main(self, cfg, rec, res_w, cmd_r, bin, monitor)
   nsl.stop_forwarding()
   nsl.setsid()
@@ -70,7 +70,7 @@ local function supervisor_main(self, cfg, rec, res_w, cmd_r, bin, monitor)
   if f then f:write("nsl: ", tostring(eerr), "\n"); f:close() end
   nsl.kill(pid, "KILL")
   nsl.wait(pid)
-  M.reap(rec.id, { how = "exit", code = 127 })
+  host.ended_record(rec.id, { how = "exit", code = 127 })
   return 1
 end
 

@@ -1,7 +1,8 @@
 -- What a container holds on the host, and its record: the first record
 -- (new_record), what a record may name, the teardown verbs (undo,
--- release: also for records that a killed process left, found by the
--- sweep), and whether the container's root user is the host's.
+-- release, ended_record: also for records that a killed process left,
+-- found by the sweep), and whether the container's root user is the
+-- host's.
 local nsl = require "nsl"
 local rootfs = require "nsl.rootfs"
 local netmode = require "nsl.netmode"
@@ -145,8 +146,9 @@ end
 --   undo      a start failed: what it made so far is taken down again
 --   release   what a container holds on the host is given back
 --   ended     its PID 1 ended: the end is recorded, then release
--- release for a handle and for a container known from its record alone
--- (release_record): one body, give_back, does the releasing for both.
+-- release and ended for a handle (here; ended in container/wait.lua),
+-- and for a container known from its record alone (release_record,
+-- ended_record). One body, give_back, does the releasing for all.
 
 -- What a container holds on the host given back, as a handle holds it
 -- (or as release_record rebuilt it from a record): signal forwarding
@@ -253,6 +255,36 @@ local function undo(self, msg, fds)
   return nil, msg
 end
 
+-- ended for a container known from its record (a detached one, run by
+-- its supervisor as `nsl __reap ID`, or by the supervisor itself when
+-- it cannot become nsl-monitor): what it held released, and its end
+-- written into the record, which stays for `nsl ps`, `logs`, `wait` and
+-- `rm`. exit: {how=, code=} when known, else read from the supervisor's
+-- exit file.
+local function ended_record(id, exit)
+  local rec = state.read(id)
+  if not rec then return nil, "reap: no record for " .. tostring(id) end
+  if not exit then
+    local text = state.read_file(state.dir(id) .. "/exit") or ""
+    local how, code = text:match("^(%a+) (%d+)")
+    exit = { how = how or "exit", code = tonumber(code) or 255 }
+    rec.finished = tonumber(text:match("finished (%d+)"))
+  end
+  local ok, oom = pcall(release_record, rec)
+  if not ok then
+    local f = io.open(state.dir(id) .. "/log", "a")
+    if f then f:write("nsl: cleanup: ", tostring(oom), "\n"); f:close() end
+    oom = false
+  end
+  rec.status, rec.how, rec.code = "exited", exit.how, exit.code
+  rec.oom = (oom and not (exit.how == "exit" and exit.code == 0)) or nil
+  rec.finished = rec.finished or math.floor(nsl.time("real"))
+  rec.owner, rec.owner_start = nil, nil
+  rec.network, rec.root, rec.root_owner, rec.cgroup, rec.cgroup_paths = nil, nil, nil, nil, nil
+  state.write(id, rec)
+  return true
+end
+
 local swept = false
 
 -- Once per process, before its first container: what processes killed
@@ -306,6 +338,7 @@ M.sweep_once = sweep_once
 M.undo = undo
 M.release = release
 M.release_record = release_record
+M.ended_record = ended_record
 M.host_root = host_root
 M.new_record = new_record
 M.fields = fields

@@ -12,7 +12,8 @@ local release = host.release
 
 -- ended: the container's PID 1 ended, and this process reaped it: how
 -- is recorded on the handle, then what it held on the host released
--- (host.release).
+-- (host.release). A detached container's end goes into its record
+-- instead (host.ended_record).
 local function ended(self, ok, how, n, oom)
   if self.pid then registry.drop(self.pid) end
   self.status = { ok, how, n, oom }

@@ -25,6 +25,8 @@ struct lua_State;
 
 /* The C module: `require "nsl.core"`. */
 int luaopen_nsl_core(struct lua_State *L);
+/* The submodule nsl.seccomp_compile (libseccomp), loaded on demand. */
+int luaopen_nsl_seccomp_compile(struct lua_State *L);
 
 /*
  * A failure: the operation and its object ("mount /proc") and the errno

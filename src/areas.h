@@ -36,6 +36,20 @@ void nsl_exec_search(const char *file, char **argv, char **envp,
 /* caps.c */
 int nsl_caps_limit(nsl_capset keep, nsl_error *err); /* see nsl.caps_limit */
 
+/* confine.c: a seccomp filter (len bytes of struct sock_filter, checked
+ * by nsl_seccomp_check) and Landlock (a ruleset descriptor, its rules,
+ * then restrict, which closes it); see nsl.seccomp_load and
+ * nsl.landlock_restrict. */
+int nsl_seccomp_check(size_t len);
+int nsl_seccomp_load(const void *prog, size_t len, nsl_error *err);
+int nsl_landlock_abi(void);
+int nsl_landlock_create(unsigned long long fs, unsigned long long net, nsl_error *err);
+int nsl_landlock_add_path(int ruleset, unsigned long long access, const char *path,
+                          nsl_error *err);
+int nsl_landlock_add_port(int ruleset, unsigned long long access, unsigned long long port,
+                          nsl_error *err);
+int nsl_landlock_restrict(int ruleset, nsl_error *err);
+
 /* sys.c */
 int nsl_loopback_up(nsl_error *err);
 int nsl_rlimit_resource(const char *name);  /* RLIMIT_*, -1 when unknown */

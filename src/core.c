@@ -23,7 +23,7 @@ int luaopen_nsl_core(lua_State *L)
 		nsl_ns_funcs, nsl_clone_funcs, nsl_uts_funcs, nsl_mount_funcs,
 		nsl_proc_funcs, nsl_priv_funcs,
 		nsl_fs_funcs, nsl_owned_funcs, nsl_fd_funcs, nsl_sys_funcs, nsl_supervise_funcs, nsl_tty_funcs, /* containers' primitives */
-		nsl_plan_funcs,
+		nsl_plan_funcs, nsl_confine_funcs,
 		NULL,
 	};
 

@@ -27,6 +27,7 @@ extern const luaL_Reg nsl_sys_funcs[];   /* sys.c */
 extern const luaL_Reg nsl_supervise_funcs[]; /* supervise.c */
 extern const luaL_Reg nsl_tty_funcs[];   /* tty.c */
 extern const luaL_Reg nsl_plan_funcs[];  /* plan.c */
+extern const luaL_Reg nsl_confine_funcs[]; /* confine.c */
 int nsl_open_net(lua_State *L);          /* net.c: pushes the nsl.net table */
 
 /* Pushes the names in the directory open at fd (taken and closed;

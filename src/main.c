@@ -49,6 +49,8 @@ static void preload(lua_State *L)
 	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
 	lua_pushcfunction(L, luaopen_nsl_core);
 	lua_setfield(L, -2, "nsl.core");
+	lua_pushcfunction(L, luaopen_nsl_seccomp_compile);
+	lua_setfield(L, -2, "nsl.seccomp_compile");
 	for (const struct nsl_embedded *m = nsl_embedded; m->name; m++) {
 		lua_pushlightuserdata(L, (void *)m);
 		lua_pushcclosure(L, load_embedded, 1);

@@ -195,6 +195,10 @@ static void check_exec(lua_State *L, int t, lua_Integer i, int extras, struct st
 		st->n[1] = fd;
 	}
 	lua_pop(L, 1);
+	st->n[2] = -1;
+	if (lua_geti(L, t, 7) != LUA_TNIL)
+		st->n[2] = step_int(L, t, i, 7, 0, INT_MAX);
+	lua_pop(L, 1);
 }
 
 /* Element k of step i, one of names; its index. */
@@ -307,6 +311,39 @@ static void check_cgroup(lua_State *L, int t, lua_Integer i, int extras, struct 
 		luaL_error(L, "plan: step %I: the cgroup must be an absolute path", i);
 }
 
+/* seccomp filter: the program's bytes, NULs and all */
+static void check_seccomp(lua_State *L, int t, lua_Integer i, int extras, struct step *st)
+{
+	size_t len;
+	if (lua_geti(L, t, 3) != LUA_TSTRING)
+		luaL_error(L, "plan: step %I: argument 1 must be a filter program", i);
+	st->s[0] = lua_tolstring(L, -1, &len);
+	lua_pop(L, 1); /* the step table keeps it alive */
+	if (!nsl_seccomp_check(len))
+		luaL_error(L, "plan: step %I: not a filter program (%d bytes)", i, (int)len);
+	st->n[0] = (long long)len;
+	st->n[1] = step_bool(L, t, 4);
+}
+
+/* landlock fs net; landlock_path mask path; landlock_port mask port */
+static void check_landlock(lua_State *L, int t, lua_Integer i, int extras, struct step *st)
+{
+	st->n[0] = step_int(L, t, i, 3, 0, LUA_MAXINTEGER);
+	st->n[1] = step_int(L, t, i, 4, 0, LUA_MAXINTEGER);
+}
+
+static void check_landlock_path(lua_State *L, int t, lua_Integer i, int extras, struct step *st)
+{
+	st->n[0] = step_int(L, t, i, 3, 0, LUA_MAXINTEGER);
+	st->s[0] = step_string(L, t, i, 0, 4);
+}
+
+static void check_landlock_port(lua_State *L, int t, lua_Integer i, int extras, struct step *st)
+{
+	st->n[0] = step_int(L, t, i, 3, 0, LUA_MAXINTEGER);
+	st->n[1] = step_int(L, t, i, 4, 0, 65535);
+}
+
 static void check_unshare(lua_State *L, int t, lua_Integer i, int extras, struct step *st)
 {
 	lua_geti(L, t, 3);
@@ -347,11 +384,16 @@ static const struct op_def {
 	[OP_NNP] = {"nnp", 0, NULL},
 	[OP_READY] = {"ready", 0, NULL},
 	[OP_INIT] = {"init", 0, NULL},
-	[OP_EXEC] = {"exec", 4, check_exec},
+	[OP_EXEC] = {"exec", 5, check_exec},
 	[OP_REFUSE_SYMLINK] = {"refuse_symlink", 2, check_two_strings},
 	[OP_SETNS] = {"setns", 1, check_fd},
 	[OP_CGROUP] = {"cgroup", 1, check_cgroup},
 	[OP_UNSHARE] = {"unshare", 1, check_unshare},
+	[OP_SECCOMP] = {"seccomp", 2, check_seccomp},
+	[OP_LANDLOCK] = {"landlock", 2, check_landlock},
+	[OP_LANDLOCK_PATH] = {"landlock_path", 2, check_landlock_path},
+	[OP_LANDLOCK_PORT] = {"landlock_port", 2, check_landlock_port},
+	[OP_LANDLOCK_RESTRICT] = {"landlock_restrict", 0, NULL},
 };
 
 /* Element 1 of step i: the index of its op in op_defs. */
@@ -400,13 +442,17 @@ static void check_step(lua_State *L, int t, lua_Integer i, int extras, struct st
  * the process into the cgroup directory dir); unshare namespaces (a list,
  * as nsl.unshare takes);
  * pivot_root path; chroot path; mask path; readonly path; rlimit name soft
- * hard; chdir path in_root; caps mask; nnp; ready (writes "R" to
+ * hard; chdir path in_root; caps mask; nnp; seccomp filter [at_exec]
+ * (installs a filter program, see nsl.seccomp_load; at_exec: as the
+ * exec's last act before execve); landlock fs net, then
+ * landlock_path mask path and landlock_port mask port, then
+ * landlock_restrict (see nsl.landlock_restrict); ready (writes "R" to
  * opts.status, waits for "G" on opts.go); init (the rest runs in a
  * child; this process stays as its init, named nsl-init, and dies with
  * its own parent, whose end it also checks on opts.status); exec argv
- * env close_fds [init_fd] (with init_fd, the program open at init_fd is
- * executed instead, as nsl-init: argv is its command line, and the status
- * pipe stays open for it to report the command's exec).
+ * env close_fds [init_fd [keep_fd]] (with init_fd, the program open at
+ * init_fd is executed instead, as nsl-init: argv is its command line, and
+ * the status pipe and keep_fd stay open for it).
  * A step with try = true may fail; the next with otherwise = true runs
  * only when it did. Failures write "E<message>" to opts.status. ready,
  * init and exec are for a child: run in the caller, they would wait,
@@ -485,6 +531,8 @@ static int l_plan_run(lua_State *L)
 	r->plan = p;
 	r->shared = 0;
 	r->dir[0] = '\0';
+	r->landlock = -1;
+	r->nfilters = 0;
 	int status = nsl_plan_run_steps(r, (size_t)(from - 1), (size_t)(to - 1));
 	if (status == 0) {
 		lua_pushboolean(L, 1);

@@ -17,6 +17,7 @@ enum op {
 	OP_SYMLINK, OP_HOSTNAME, OP_LO_UP, OP_PIVOT_ROOT, OP_CHROOT, OP_MASK,
 	OP_READONLY, OP_RLIMIT, OP_CHDIR, OP_CAPS, OP_NNP, OP_READY, OP_INIT,
 	OP_EXEC, OP_REFUSE_SYMLINK, OP_SETNS, OP_CGROUP, OP_UNSHARE,
+	OP_SECCOMP, OP_LANDLOCK, OP_LANDLOCK_PATH, OP_LANDLOCK_PORT, OP_LANDLOCK_RESTRICT,
 	OP_COUNT
 };
 
@@ -46,6 +47,9 @@ struct plan_run {
 	const struct nsl_plan *plan;
 	int shared;          /* the child shares the caller's memory (clone.c) */
 	char dir[PATH_MAX];  /* what the last resolve step gave */
+	int landlock;        /* the ruleset a landlock step made, -1: none */
+	const struct step *filters[4]; /* seccomp steps the exec installs */
+	int nfilters;
 	char msg[768];
 	nsl_error err;
 };

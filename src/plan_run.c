@@ -127,6 +127,8 @@ static int do_exec(struct plan_run *r, const struct step *st)
 		 * container's */
 		if (p->status_fd >= 0)
 			fcntl(p->status_fd, F_SETFD, 0);
+		if (st->n[2] >= 0)
+			fcntl((int)st->n[2], F_SETFD, 0);
 		fcntl(init_fd, F_SETFD, FD_CLOEXEC);
 	}
 	if (r->shared) {
@@ -145,6 +147,10 @@ static int do_exec(struct plan_run *r, const struct step *st)
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* the filters come last: nothing of the set-up above is bound by them */
+	for (int i = 0; i < r->nfilters; i++)
+		if (nsl_seccomp_load(r->filters[i]->s[0], (size_t)r->filters[i]->n[0], &r->err) < 0)
+			return step_fail(r, st, &r->err);
 	if (init_fd >= 0) {
 		syscall(SYS_execveat, init_fd, "", st->argv, envp, AT_EMPTY_PATH);
 		/* without execveat (Linux before 3.19, valgrind 3.19): the
@@ -458,6 +464,51 @@ static int run_nnp(struct plan_run *r, const struct step *st)
 	return 0;
 }
 
+static int run_seccomp(struct plan_run *r, const struct step *st)
+{
+	if (st->n[1]) {
+		if (r->nfilters == (int)(sizeof r->filters / sizeof *r->filters))
+			return step_errno(r, st, "seccomp: too many filters");
+		r->filters[r->nfilters++] = st;
+		return 0;
+	}
+	if (nsl_seccomp_load(st->s[0], (size_t)st->n[0], &r->err) < 0)
+		return step_fail(r, st, &r->err);
+	return 0;
+}
+
+/* The landlock steps: a ruleset, its rules, then restrict (which closes
+ * it); a failure on the way closes it too. */
+static int run_landlock(struct plan_run *r, const struct step *st)
+{
+	int rc = 0;
+	switch (st->op) {
+	case OP_LANDLOCK:
+		if (r->landlock >= 0)
+			close(r->landlock);
+		r->landlock = nsl_landlock_create((unsigned long long)st->n[0],
+		                                  (unsigned long long)st->n[1], &r->err);
+		return r->landlock < 0 ? step_fail(r, st, &r->err) : 0;
+	case OP_LANDLOCK_PATH:
+		rc = nsl_landlock_add_path(r->landlock, (unsigned long long)st->n[0], st->s[0], &r->err);
+		break;
+	case OP_LANDLOCK_PORT:
+		rc = nsl_landlock_add_port(r->landlock, (unsigned long long)st->n[0],
+		                           (unsigned long long)st->n[1], &r->err);
+		break;
+	default:
+		rc = nsl_landlock_restrict(r->landlock, &r->err);
+		r->landlock = -1;
+	}
+	if (rc < 0) {
+		if (r->landlock >= 0)
+			close(r->landlock);
+		r->landlock = -1;
+		return step_fail(r, st, &r->err);
+	}
+	return 0;
+}
+
 static int run_ready(struct plan_run *r, const struct step *st)
 {
 	const struct nsl_plan *p = r->plan;
@@ -502,6 +553,11 @@ static run_fn *const op_run[OP_COUNT] = {
 	[OP_SETNS] = run_setns,
 	[OP_CGROUP] = run_cgroup,
 	[OP_UNSHARE] = run_unshare,
+	[OP_SECCOMP] = run_seccomp,
+	[OP_LANDLOCK] = run_landlock,
+	[OP_LANDLOCK_PATH] = run_landlock,
+	[OP_LANDLOCK_PORT] = run_landlock,
+	[OP_LANDLOCK_RESTRICT] = run_landlock,
 };
 
 /* Runs steps from..to (0-based, inclusive); 0 when all went well, else
@@ -545,6 +601,8 @@ int nsl_plan_exec(const struct nsl_plan *plan, int shared)
 	r.plan = plan;
 	r.shared = shared;
 	r.dir[0] = '\0';
+	r.landlock = -1;
+	r.nfilters = 0;
 	return nsl_plan_run_steps(&r, 0, plan->n ? plan->n - 1 : 0);
 }
 

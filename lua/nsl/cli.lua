@@ -235,7 +235,7 @@ local function ps(argv, first)
         uptime = running and r.started and math.floor(now - r.started) or nil,
         address = r.address, command = r.command, detached = r.detached or false,
         hostname = r.hostname, namespaces = r.namespaces, net = r.net, log = r.log,
-        supervisor = running and r.owner or nil,
+        supervisor = running and r.owner or nil, confinement = r.confinement,
       }
     end
     io.stdout:write(#list == 0 and "[]" or table.concat(json(list, {})), "\n")

@@ -314,6 +314,18 @@ function Container:stats()
   return cg:stats()
 end
 
+--- What the container is and has in force, as plain data: its record
+--- (name, command, namespaces, ...) with its state, and confinement =
+--- {seccomp = the filter's name or false, landlock = the rules applied,
+--- with the kernel's abi and what best_effort dropped}.
+function Container:info()
+  local out = {}
+  for k, v in pairs(self._rec or {}) do out[k] = v end
+  out.state = self.state
+  if self._cfg then out.confinement = host.confinement(self._cfg) end
+  return out
+end
+
 --- Runs argv inside the running container (nsl.container.exec).
 Container.exec = exec_mod.exec
 

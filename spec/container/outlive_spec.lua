@@ -299,7 +299,7 @@ describe("the default init", function()
     -- what the container sees: nsl-init (an exec'd program, no copy of
     -- the caller) and the command it runs
     local cmdline, comm = read(seen):match("^(.-)\n(.-)\n$")
-    assert.matches("^nsl%-init %-s %d+ %-d %-%- sh %-c ", cmdline)
+    assert.matches("^nsl%-init %-s %d+ %-d %-f %d+ %-%- sh %-c ", cmdline)
     assert.are.equal("nsl-init", comm)
     assert.is_nil(cmdline:find(secret, 1, true))
     assert.is_nil(read(("/proc/%d/environ"):format(init)):find(secret, 1, true))
@@ -358,8 +358,8 @@ describe("nsl-init", function()
     ]], shared)
     assert.are.equal("", err)
     local exe, cmdline = out:match("^(.-)\n(.*)$")
-    assert.matches("/nsl%-init$", exe)
-    assert.matches("^nsl%-init %-s %d+ %-%- sh %-c ", cmdline) -- no -d: its own user's
+    assert.matches("^/memfd:nsl%-init %(deleted%)$", exe) -- a sealed copy
+    assert.matches("^nsl%-init %-s %d+ %-f %d+ %-%- sh %-c ", cmdline) -- no -d: its own user's
   end)
 end)
 

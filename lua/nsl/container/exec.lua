@@ -20,9 +20,13 @@ local function exec_settings(self)
     local h = cfg.hardening
     return { env = cfg.env, cwd = cfg.cwd, capmask = cfg.capmask, user = cfg.ns.user,
       pivot_root = h.pivot_root, new_session = h.new_session, resolve_cwd = h.resolve_cwd,
-      capabilities = h.capabilities, no_new_privs = h.no_new_privs }
+      capabilities = h.capabilities, no_new_privs = h.no_new_privs,
+      filter = cfg.seccomp, landlock = cfg.landlock }
   end
-  return self._rec.exec
+  local x = self._rec.exec
+  -- a record keeps the policy, not the program: compiled again (once)
+  if x.seccomp then x.filter = require("nsl.seccomp").compile(x.seccomp.policy, x.seccomp.capmask) end
+  return x
 end
 
 -- Raises on a bad argv or opts, at the caller of c:exec (level 3).
@@ -63,6 +67,11 @@ local function joinable(self)
   return true
 end
 
+local function confine(x)
+  if x.landlock then assert(require("nsl.landlock").apply(x.landlock)) end
+  if x.filter then assert(x.filter:load()) end
+end
+
 -- The body of the process that joins the container (r: target, the
 -- settings x, argv, env, cwd, the terminal's master and slave): it
 -- starts the command in the container's pid namespace and ends as it
@@ -88,8 +97,14 @@ local function enter(r)
     assert(nsl.session_keyring())
     if r.slave then assert(nsl.setctty(r.slave)) end
     assert(nsl.chdir(r.cwd, x.resolve_cwd and "/" or nil))
+    -- as the container's own steps: Landlock and the filter last, or
+    -- before the capabilities go when there is no no_new_privs
+    if not x.no_new_privs then confine(x) end
     if x.capabilities then assert(nsl.caps_limit(x.capmask)) end
-    if x.no_new_privs then assert(nsl.no_new_privs()) end
+    if x.no_new_privs then
+      assert(nsl.no_new_privs())
+      confine(x)
+    end
     local _, e = nsl.exec(r.argv, { env = r.env })
     io.stderr:write("nsl: ", e, "\n")
     return 127

@@ -307,6 +307,15 @@ local function host_root(cfg)
   return false
 end
 
+-- The seccomp filter and Landlock rules in force, as plain data.
+local function confinement(cfg)
+  local ll = cfg.landlock
+  return {
+    seccomp = cfg.seccomp and cfg.seccomp.name or false,
+    landlock = ll and { abi = ll.abi, paths = ll.paths, ports = ll.ports, dropped = ll.dropped } or false,
+  }
+end
+
 -- The record a container starts with (see nsl.state).
 local anon_seq = 0
 local function new_record(cfg)
@@ -325,11 +334,14 @@ local function new_record(cfg)
     command = command, hostname = cfg.hostname, namespaces = cfg.ns_list,
     stop_timeout = cfg.stop_timeout,
     net = type(cfg.net) == "string" and cfg.net or cfg.network.mode,
+    confinement = confinement(cfg),
     exec = {
       env = cfg.env, cwd = cfg.cwd, capmask = cfg.capmask, user = cfg.ns.user or nil,
       pivot_root = h.pivot_root, new_session = h.new_session,
       resolve_cwd = h.resolve_cwd, capabilities = h.capabilities,
       no_new_privs = h.no_new_privs,
+      seccomp = cfg.seccomp and { policy = cfg.seccomp.policy, capmask = cfg.seccomp.capmask },
+      landlock = cfg.landlock,
     },
   }
 end
@@ -341,6 +353,7 @@ M.release_record = release_record
 M.ended_record = ended_record
 M.host_root = host_root
 M.new_record = new_record
+M.confinement = confinement
 M.fields = fields
 M.cgroup_module = cgroup_module
 M.own_cgroup = own_cgroup

@@ -70,10 +70,38 @@ end
 
 -- nsl-init's path, looked up once per process (false: there is none,
 -- and containers fall back to an init that is a copy of the caller).
-local init_path
+local init_path, init_copy
 local function init_binary()
   if init_path == nil then init_path = helper("nsl-init", "NSL_INIT") or false end
   return init_path or nil
+end
+
+-- A descriptor to execute nsl-init from: a sealed copy in memory, made
+-- when this module loads and kept for the process's life (the
+-- container's /proc/1/exe then leads to nothing of the host's: nothing
+-- can write it), or, where memfds cannot be made, the file (opened per
+-- start: owned says so).
+local function init_exec_fd()
+  local path = init_binary()
+  if not path then return nil end
+  if init_copy == nil then init_copy = nsl.sealed_copy(path, "nsl-init") or false end
+  if init_copy then return init_copy, false end
+  return nsl.open(path, "rdonly"), true
+end
+init_exec_fd()
+
+-- The seccomp programs nsl-init installs in the command's process (its
+-- -f), in a pipe: each a 32-bit length and the program.
+local function filter_pipe(filter)
+  local data = {}
+  for _, p in ipairs(filter.programs) do data[#data + 1] = string.pack("=I4", #p) .. p end
+  data = table.concat(data)
+  if #data > 65536 then return nil, "seccomp: the filter is larger than a pipe holds (64 KiB)" end
+  local r, w = assert(nsl.pipe())
+  local ok, err = nsl.write(w, data)
+  nsl.close(w)
+  if not ok then nsl.close(r); return nil, "seccomp: " .. tostring(err) end
+  return r
 end
 
 -- A veth or bridge network is made before the container's process, in
@@ -141,14 +169,22 @@ local function build_plan(cfg, opts, l)
   if l.outside or opts.ready then l.go_r, l.go_w = assert(nsl.pipe()) end
   local pre
   pre, l.cgroups, l.joins = pre_steps(cfg, opts, l)
-  local init_fd = cfg.init and type(cfg.command) == "table" and init_binary()
-  if init_fd then init_fd = nsl.open(init_fd, "rdonly") end
-  l.init_fd = init_fd
+  local init_fd, owned
+  if cfg.init and type(cfg.command) == "table" then init_fd, owned = init_exec_fd() end
+  l.init_fd = owned and init_fd or nil
+  local ok, plan, lua = true, nil, nil
+  if init_fd and cfg.seccomp and cfg.hardening.no_new_privs then
+    l.filter_fd, plan = filter_pipe(cfg.seccomp)
+    ok = l.filter_fd ~= nil
+  end
   local status_w = l.status_w
-  local steps = command_steps(cfg, child_steps(cfg, pre), status_w, init_fd)
-  local ok, plan, lua = pcall(make_plan, steps, status_w, l.go_r)
+  if ok then
+    local steps = command_steps(cfg, child_steps(cfg, pre), status_w, init_fd, l.filter_fd)
+    ok, plan, lua = pcall(make_plan, steps, status_w, l.go_r)
+  end
   if not ok then
-    if init_fd then nsl.close(init_fd) end
+    if l.init_fd then nsl.close(l.init_fd) end
+    if l.filter_fd then nsl.close(l.filter_fd) end
     nsl.close(l.status_r); nsl.close(status_w)
     if l.go_r then nsl.close(l.go_r); nsl.close(l.go_w) end
     return nil, "plan: " .. tostring(plan)
@@ -170,6 +206,7 @@ local function clone(cfg, l)
   if l.go_r then nsl.close(l.go_r) end
   if l.netfd then nsl.close(l.netfd) end
   if l.init_fd then nsl.close(l.init_fd) end
+  if l.filter_fd then nsl.close(l.filter_fd) end
   if pid then return pid end
   local hint = cfg.ns.user and nsl.geteuid() ~= 0 and (errno == 1 or errno == 28 or errno == 13)
     and M.userns_hint()

@@ -65,6 +65,22 @@ end
 
 -- The whole set-up of the child, from its first instruction to its
 -- command. pre holds the launch's own steps (descriptors, dumpable).
+-- Landlock's rules, then the seccomp filter: the last steps before the
+-- command (and its init) runs, so that nsl's own set-up is not bound by
+-- them. at_exec: the filter is installed by the exec step itself, as
+-- its last act before execve (a policy need not allow close_range or
+-- the signal calls of the exec's preparation).
+local function confine_steps(cfg, add, at_exec, filter_fd)
+  if cfg.landlock then
+    for _, st in ipairs(require("nsl.landlock").steps(cfg.landlock)) do add(st) end
+  end
+  if cfg.seccomp and not filter_fd then
+    for i, p in ipairs(cfg.seccomp.programs) do
+      add { "seccomp", "seccomp filter " .. i, p, at_exec or false }
+    end
+  end
+end
+
 local function child_steps(cfg, pre)
   local h, ns = cfg.hardening, cfg.ns
   local s = pre
@@ -132,6 +148,9 @@ local function child_steps(cfg, pre)
   for _, r in ipairs(cfg.rlimits) do add { "rlimit", "rlimit " .. r[1], r[1], r[2], r[3] } end
   add { "chdir", "cwd " .. cfg.cwd, cfg.cwd, h.resolve_cwd }
   add { "umask", "umask", 18 }
+  -- without no_new_privs, installing a filter or a ruleset needs
+  -- CAP_SYS_ADMIN: then they come before the capabilities are limited
+  if not h.no_new_privs then confine_steps(cfg, add) end
   if h.capabilities then add { "caps", "capabilities", cfg.capmask } end
   if h.no_new_privs then add { "nnp", "no_new_privs" } end
   add { "ready", "ready" }
@@ -155,16 +174,22 @@ end
 -- descriptor on the host's binary: then the container's PID 1 holds no
 -- copy of the caller's memory. Without it (not installed), and for a
 -- Lua function, the init is a copy of this process (the plan's init).
-local function command_steps(cfg, s, status_w, init_fd)
+local function command_steps(cfg, s, status_w, init_fd, filter_fd)
+  if cfg.hardening.no_new_privs then
+    confine_steps(cfg, function(st) s[#s + 1] = st end,
+      type(cfg.command) == "table" and not cfg.init, filter_fd)
+  end
   if type(cfg.command) == "function" then
     if cfg.init then s[#s + 1] = { "init", "init" } end
     s[#s + 1] = { lua = function() return run_function(cfg, status_w) end }
   elseif cfg.init and init_fd then
     local argv = { "nsl-init", "-s", tostring(status_w) }
     if nsl.geteuid() == 0 then argv[#argv + 1] = "-d" end -- as dumpable_off: see launch
+    -- the filter, for nsl-init to install in the command's process
+    if filter_fd then argv[#argv + 1] = "-f"; argv[#argv + 1] = tostring(filter_fd) end
     argv[#argv + 1] = "--"
     for _, a in ipairs(cfg.command) do argv[#argv + 1] = a end
-    s[#s + 1] = { "exec", "exec", argv, cfg.env, cfg.hardening.close_fds, init_fd }
+    s[#s + 1] = { "exec", "exec", argv, cfg.env, cfg.hardening.close_fds, init_fd, filter_fd }
   else
     if cfg.init then s[#s + 1] = { "init", "init" } end
     s[#s + 1] = { "exec", "exec", cfg.command, cfg.env, cfg.hardening.close_fds }

@@ -61,7 +61,7 @@ local HARDENING = {
 local FIELDS = {
   "name", "rootfs", "hostname", "namespaces", "user", "mounts", "net", "env",
   "cwd", "capabilities", "limits", "rlimits", "command", "init", "setup",
-  "on_start", "hardening", "detach", "stop_timeout",
+  "on_start", "hardening", "detach", "stop_timeout", "seccomp", "landlock",
 }
 local FIELD_SET = {}
 for _, f in ipairs(FIELDS) do FIELD_SET[f] = true end
@@ -478,6 +478,33 @@ local function check_process(spec, cfg)
   cfg.command = command
 end
 
+-- seccomp and landlock (after the capabilities, which the default
+-- seccomp profile looks at). The filter is compiled here, once per policy
+-- and capability set in a process; the Landlock rules are checked here
+-- and matched with the kernel's ABI at start.
+local function check_confine(spec, cfg)
+  local policy = spec.seccomp
+  if policy == nil then policy = "default" end
+  if policy ~= false then
+    local t = type(policy)
+    if t ~= "string" and t ~= "table" then
+      spec_error("seccomp must be a profile name (\"default\"), a policy table, a filter or false (got %s)", t)
+    end
+    local seccomp = require "nsl.seccomp"
+    local mask = cfg.hardening.capabilities and cfg.capmask or -1
+    local ok, f = pcall(seccomp.compile, policy, mask)
+    if not ok then error("container: " .. tostring(f), 0) end
+    cfg.seccomp = f
+  end
+  if spec.landlock ~= nil then
+    local landlock = require "nsl.landlock"
+    local ok, r = pcall(function() return landlock.resolve(landlock.check(spec.landlock)) end)
+    if not ok then error("container: " .. tostring(r), 0) end
+    for _, d in ipairs(r.dropped) do io.stderr:write("nsl: landlock: left out: ", d, "\n") end
+    cfg.landlock = r
+  end
+end
+
 -- the root, last: it may look at the command.
 local function check_root(spec, cfg)
   local command = cfg.command
@@ -510,6 +537,7 @@ local function check_spec(spec)
   check_namespaces(spec, cfg, nsl.geteuid() == 0)
   check_env(spec, cfg)
   check_limits(spec, cfg)
+  check_confine(spec, cfg)
   check_mounts(spec, cfg)
   check_process(spec, cfg)
   check_root(spec, cfg)

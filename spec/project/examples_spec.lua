@@ -126,6 +126,13 @@ local container_checks = {
   web = function(out)
     assert.matches("-> hello from web", out, 1, true)
   end,
+  sandbox = function(out)
+    for _, line in ipairs({ "confinement: seccomp default+custom", "refused: writing outside /tmp",
+      "wrote /tmp/scratch", "refused: running a file it wrote", "refused: sockets",
+      "refused: new namespaces", "the sandbox ended: true exit 0" }) do
+      assert.matches(line, out, 1, true)
+    end
+  end,
   supervisor = function(out)
     assert.matches("flaky   exited 3, restart 1 of 3", out, 1, true)
     assert.matches("flaky: up at last\n", out, 1, true)
@@ -138,7 +145,7 @@ local container_checks = {
 }
 
 describe("container examples", function()
-  for _, name in ipairs({ "hello", "pipeline", "veth", "bridge", "web", "supervisor" }) do
+  for _, name in ipairs({ "hello", "pipeline", "veth", "bridge", "web", "supervisor", "sandbox" }) do
     it(name .. ".lua runs as documented and leaves the host as it was", function()
       local before = host_state()
       local out, err, ok = run(name, false)

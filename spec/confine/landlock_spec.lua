@@ -55,6 +55,25 @@ describe("landlock", function()
     assert.matches("read ok", out)
   end)
 
+  it("confines an unprivileged user's container the same way", function()
+    local T = require "nsltest"
+    local shared = C.busybox_root { shared = true }
+    finally(function() C.remove(shared) end)
+    -- writable for the user's container (its root is the user outside)
+    for _, d in ipairs({ "/tmp", "/root", "/etc" }) do assert(nsl.chmod(shared .. d, 511)) end
+    local out, err = T.rootless([[
+      local nsl = require "nsl"
+      local c = nsl.container { rootfs = arg[1], command = { "sh", "-c", arg[2] },
+        landlock = { read = { "/" }, write = { "/tmp", "/root", "/dev/null" }, exec = { "/bin" } } }
+      print(c:run())
+    ]], shared, SCRIPT)
+    assert.is_nil(err:find("nsl:", 1, true), err)
+    assert.matches("true\texit\t0", out)
+    assert.matches("write%-tmp ok", out)
+    assert.matches("write%-etc refused", out)
+    assert.matches("exec%-root refused", out)
+  end)
+
   it("lets the same script do all of it without rules", function()
     local out = sh(SCRIPT)
     assert.matches("write%-etc ok", out)

@@ -7,7 +7,9 @@ local nsl = require "nsl"
 local C = require "container_helpers"
 local seccomp = require "nsl.seccomp"
 
-local root
+local T = require "nsltest"
+
+local root, SYSPROBE
 
 -- The probe's "NAME RESULT" lines as a table.
 local function results(out)
@@ -29,9 +31,9 @@ setup(function()
   root = C.busybox_root()
   local dir = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "spec/confine"
   local f = assert(io.open(dir .. "/sysprobe.c"))
-  local src = f:read("a")
+  SYSPROBE = f:read("a")
   f:close()
-  C.compile(src, root .. "/bin/sysprobe")
+  C.compile(SYSPROBE, root .. "/bin/sysprobe")
 end)
 
 teardown(function()
@@ -124,6 +126,27 @@ describe("the default seccomp profile", function()
     nsl.close(r)
     assert.is_true(ok)
     assert.are.equal("EPERM", results(out).keyctl)
+  end)
+end)
+
+describe("the default seccomp profile, rootless", function()
+  it("refuses the same calls in an unprivileged user's container", function()
+    local shared = C.busybox_root { shared = true }
+    finally(function() C.remove(shared) end)
+    C.compile(SYSPROBE, shared .. "/bin/sysprobe")
+    local out, err = T.rootless([[
+      local nsl = require "nsl"
+      local c = nsl.container { rootfs = arg[1], command = { "/bin/sysprobe" } }
+      print(c:run())
+    ]], shared)
+    assert.are.equal("", err)
+    local r = results(out)
+    for _, name in ipairs({ "keyctl", "userns_mount", "clone_newns", "ptrace", "open_by_handle_at" }) do
+      assert.are.equal("EPERM", r[name], name)
+    end
+    assert.are.equal("ENOSYS", r.clone3)
+    assert.are.equal("ok", r.fork)
+    assert.matches("true\texit\t0", out)
   end)
 end)
 

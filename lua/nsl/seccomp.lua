@@ -17,7 +17,9 @@
 --            then, another action with conditions is an exception to an
 --            allowed call;
 --   arches   other ABIs to accept ("x86", "x32"); by default only the
---            native one, and a call through another gets ENOSYS.
+--            native one, and a call through another gets ENOSYS;
+--   ignore_unknown  names this build's libseccomp does not know are left
+--            out instead of refused (OCI profiles, see from_oci).
 -- Actions: "allow", "kill" (the process), "kill_thread", "trap", "log",
 -- or an errno name ("EPERM", "ENOSYS", "EACCES", ...). Calls newer than
 -- this build knows get ENOSYS, so that libc falls back to older ones.
@@ -44,7 +46,7 @@ local ACTIONS = { allow = true, kill = true, kill_thread = true, trap = true, lo
 local OPS = { ["=="] = true, ["!="] = true, ["<"] = true, ["<="] = true, [">"] = true,
   [">="] = true, ["&=="] = true }
 local POLICY_FIELDS = { extends = true, default = true, allow = true, deny = true,
-  rules = true, arches = true }
+  rules = true, arches = true, ignore_unknown = true }
 local RULE_FIELDS = { action = true, args = true, when = true, unless = true }
 
 M.groups = profile.groups
@@ -161,9 +163,10 @@ function normalize(policy, caps, depth, optional)
   if type(policy) ~= "table" then error("seccomp: a policy must be a table or a profile name", 0) end
   for k in pairs(policy) do
     if not POLICY_FIELDS[k] then
-      perr("policy", "unknown field '%s' (extends, default, allow, deny, rules, arches)", tostring(k))
+      perr("policy", "unknown field '%s' (extends, default, allow, deny, rules, arches, ignore_unknown)", tostring(k))
     end
   end
+  optional = optional or policy.ignore_unknown == true
   local st = base_of(policy, caps, depth)
   if policy.default ~= nil then st.default = action_of(policy.default, "default") end
   for _, f in ipairs({ "allow", "deny" }) do
@@ -319,6 +322,68 @@ function M.compile(policy, capmask)
   }, Filter)
   cache[key] = f
   return f
+end
+
+-- OCI runtime spec names (linux.seccomp) to the policy language's.
+local OCI_ACTIONS = { SCMP_ACT_ALLOW = "allow", SCMP_ACT_KILL = "kill_thread",
+  SCMP_ACT_KILL_THREAD = "kill_thread", SCMP_ACT_KILL_PROCESS = "kill", SCMP_ACT_TRAP = "trap",
+  SCMP_ACT_LOG = "log" }
+local OCI_OPS = { SCMP_CMP_EQ = "==", SCMP_CMP_NE = "!=", SCMP_CMP_LT = "<", SCMP_CMP_LE = "<=",
+  SCMP_CMP_GT = ">", SCMP_CMP_GE = ">=", SCMP_CMP_MASKED_EQ = "&==" }
+local OCI_ARCHES = { SCMP_ARCH_X86 = "x86", SCMP_ARCH_X32 = "x32", SCMP_ARCH_X86_64 = "x86_64",
+  SCMP_ARCH_AARCH64 = "aarch64", SCMP_ARCH_ARM = "arm" }
+local ERRNO_NAME = {}
+for name, n in pairs(ERRNO) do
+  if not ERRNO_NAME[n] or name < ERRNO_NAME[n] then ERRNO_NAME[n] = name end
+end
+
+local function oci_action(action, errno_ret, default_errno, where)
+  if action == "SCMP_ACT_ERRNO" then
+    local n = errno_ret or default_errno or ERRNO.EPERM
+    local name = ERRNO_NAME[n]
+    if not name then perr(where, "errnoRet %s is not an errno nsl names", tostring(n)) end
+    return name
+  end
+  local a = OCI_ACTIONS[action]
+  if not a then perr(where, "action %s is not supported", tostring(action)) end
+  return a
+end
+
+--- nsl.seccomp.from_oci(obj) -> policy
+--- The policy of an OCI runtime spec's linux.seccomp object (decoded
+--- JSON: defaultAction, defaultErrnoRet, architectures, syscalls with
+--- names, action, errnoRet, args of index, value, valueTwo, op), to give
+--- to compile. Unsupported actions and flags raise, naming the entry.
+function M.from_oci(obj)
+  if type(obj) ~= "table" then error("seccomp: linux.seccomp must be an object", 0) end
+  -- names this build does not know are left out, as runc does
+  local policy = { default = oci_action(obj.defaultAction, obj.defaultErrnoRet, nil, "defaultAction"),
+    rules = {}, arches = {}, ignore_unknown = true }
+  for i, a in ipairs(obj.architectures or {}) do
+    local name = OCI_ARCHES[a]
+    if not name then perr(("architectures[%d]"):format(i), "unknown architecture %s", tostring(a)) end
+    policy.arches[#policy.arches + 1] = name
+  end
+  for i, sc_ in ipairs(obj.syscalls or {}) do
+    local where = ("syscalls[%d]"):format(i)
+    local rule = { action = oci_action(sc_.action, sc_.errnoRet, obj.defaultErrnoRet, where) }
+    for _, n in ipairs(sc_.names or {}) do rule[#rule + 1] = n end
+    if sc_.args and #sc_.args > 0 then
+      rule.args = {}
+      for k, a in ipairs(sc_.args) do
+        local op = OCI_OPS[a.op]
+        if not op then perr(where, "args[%d]: unknown op %s", k, tostring(a.op)) end
+        -- a masked compare has the mask in value and the datum in valueTwo
+        if op == "&==" then
+          rule.args[k] = { a.index, op, a.valueTwo or 0, a.value }
+        else
+          rule.args[k] = { a.index, op, a.value }
+        end
+      end
+    end
+    if #rule > 0 then policy.rules[#policy.rules + 1] = rule end
+  end
+  return policy
 end
 
 --- The ABI names a policy's arches may list, and the version of libseccomp.

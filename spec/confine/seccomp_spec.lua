@@ -248,6 +248,32 @@ describe("seccomp policies as Lua tables", function()
     assert.are.same({ seccomp = "default", landlock = false }, rec.confinement)
   end)
 
+  it("reads an OCI runtime spec's linux.seccomp object (the OCI runtime uses it)", function()
+    local oci = {
+      defaultAction = "SCMP_ACT_ERRNO", defaultErrnoRet = 1,
+      architectures = { "SCMP_ARCH_X86_64", "SCMP_ARCH_X86" },
+      syscalls = {
+        { names = { "add_key" }, action = "SCMP_ACT_ERRNO", errnoRet = 13 },
+        { names = { "syslog" }, action = "SCMP_ACT_ALLOW",
+          args = { { index = 0, value = 10, op = "SCMP_CMP_EQ" } } },
+        { names = { "personality" }, action = "SCMP_ACT_ALLOW",
+          args = { { index = 0, value = 0xFFFFFFFF, valueTwo = 0x0040000, op = "SCMP_CMP_MASKED_EQ" } } },
+        { names = { "no_such_call_yet" }, action = "SCMP_ACT_ALLOW" },
+      },
+    }
+    local policy = seccomp.from_oci(oci)
+    -- the rest of what a program needs, from the default profile
+    policy.extends = "default"
+    local r = probe { seccomp = policy, hardening = { capabilities = false } }
+    assert.are.equal("EACCES", r.keyctl)
+    assert.are.equal("ok", r.syslog)
+    assert.are.equal("ok", r.personality) -- value is the mask, valueTwo the datum
+    assert.are.equal("ok", r.int80) -- SCMP_ARCH_X86 accepted
+    local ok, err = pcall(seccomp.from_oci, { defaultAction = "SCMP_ACT_NOTIFY" })
+    assert.is_false(ok)
+    assert.matches("seccomp: defaultAction: action SCMP_ACT_NOTIFY is not supported", err)
+  end)
+
   it("compiles a policy once per capability set", function()
     local p = { extends = "default", allow = { "keyctl" } }
     assert.are.equal(seccomp.compile(p), seccomp.compile(p))

@@ -274,6 +274,35 @@ describe("seccomp policies as Lua tables", function()
     assert.matches("seccomp: defaultAction: action SCMP_ACT_NOTIFY is not supported", err)
   end)
 
+  it("keeps compiled profiles in the caller's own cache directory, and only there", function()
+    if not T.bin_reachable() then return pending("uid " .. T.uid .. " cannot run " .. T.bin) end
+    local dir = assert(nsl.mkdtemp("/tmp/nsl-spec-cache-"))
+    finally(function() os.execute("rm -rf " .. T.quote(dir)) end)
+    local script = T.script([[
+      local f = require("nsl.seccomp").compile("default", 0)
+      print(#f.programs, package.loaded["nsl.seccomp_compile"] ~= nil)
+    ]])
+    finally(function() os.remove(script) end)
+    local function run()
+      return T.sh(("setpriv --reuid=%d --regid=%d --clear-groups env XDG_CACHE_HOME=%s %s run %s 2>&1")
+        :format(T.uid, T.gid, T.quote(dir), T.quote(T.user_bin()), T.quote(script)))
+    end
+    -- root's directory: not the user's own, so not used (and no error)
+    assert.are.equal("2\ttrue", run())
+    assert.is_nil(nsl.lstat(dir .. "/nsl"))
+    -- the user's own: the first run compiles and keeps, the next reads
+    assert(os.execute(("chown %d:%d %s && chmod 700 %s"):format(T.uid, T.gid, T.quote(dir), T.quote(dir))))
+    assert.are.equal("2\ttrue", run())
+    local st = assert(nsl.lstat(dir .. "/nsl/seccomp-default-0"))
+    assert.are.equal(384, st.mode & 511) -- 0600
+    assert.are.equal("2\tfalse", run()) -- libseccomp not even loaded
+    -- a file of another build (another stamp) is compiled again
+    local f = assert(io.open(dir .. "/nsl/seccomp-default-0", "wb"))
+    f:write("nsl-seccomp 1 0.0.0 /elsewhere 1 2 3\n")
+    f:close()
+    assert.are.equal("2\ttrue", run())
+  end)
+
   it("compiles a policy once per capability set", function()
     local p = { extends = "default", allow = { "keyctl" } }
     assert.are.equal(seccomp.compile(p), seccomp.compile(p))

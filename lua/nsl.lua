@@ -19,6 +19,7 @@ local lazy = {
   wait_any = { "nsl.container", "wait_any" },
   rootfs = { "nsl.rootfs" },
   cgroup = { "nsl.cgroup" },
+  seccomp = { "nsl.seccomp" },
 }
 
 return setmetatable(nsl, {

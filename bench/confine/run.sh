@@ -9,8 +9,8 @@
 #    landlock = {read = {"/"}, exec = {"/bin"}}; then N of each taking turns
 #    container by container (median). Compiling the filter is cached per
 #    process: confine.lua also times nsl.seccomp.compile on fresh tables.
-# 2. One `nsl run one.lua` per container, which compiles the filter in each
-#    process: ONE of each mode, in 5 rounds taking turns (bench/start's
+# 2. One `nsl run one.lua` per container, which reads the compiled profile
+#    from the caller's cache directory (compiled once per nsl build): ONE of each mode, in 5 rounds taking turns (bench/start's
 #    drive seq: fork to reaped; median).
 # 3. busybox dd if=/dev/zero of=/dev/null bs=1 count=1000000 (1 million
 #    reads and 1 million writes) in a container, seccomp = false against the
@@ -66,7 +66,7 @@ END {
 	printf "| one script, %d of each taking turns, median | %.3f | %.3f | %.3f | %s | %s |\n", n,
 		v["turns-off"], v["turns-default"], v["turns-landlock"],
 		d(v["turns-default"], v["turns-off"]), d(v["turns-landlock"], v["turns-default"])
-	printf "| one `nsl run one.lua` per container (compiles the filter), %d each, median | %.3f | %.3f | %.3f | %s | %s |\n", cnt,
+	printf "| one `nsl run one.lua` per container (the profile read from the cache), %d each, median | %.3f | %.3f | %.3f | %s | %s |\n", cnt,
 		v["one-off"], v["one-default"], v["one-landlock"],
 		d(v["one-default"], v["one-off"]), d(v["one-landlock"], v["one-default"])
 	print ""

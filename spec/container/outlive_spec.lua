@@ -311,6 +311,25 @@ describe("the default init", function()
 end)
 
 describe("nsl-init", function()
+  it("runs from a sealed copy in memory: with every capability, /proc/1/exe cannot be written", function()
+    -- CAP_SYS_PTRACE opens a non-dumpable init's /proc/1/exe; the copy's
+    -- seals (and the exec's deny-write) still refuse every write
+    local init = T.sh(("dirname %s"):format(T.quote(T.bin))) .. "/nsl-init"
+    local f = assert(io.open(init, "rb"))
+    local before = f:read("a")
+    f:close()
+    local out = C.capture { rootfs = root, hardening = { capabilities = false }, seccomp = false,
+      command = { "sh", "-c", [[
+        readlink /proc/1/exe
+        cat /proc/1/exe > /dev/null && echo read ok
+        (echo x >> /proc/1/exe) 2>/dev/null; echo "append $?"
+        (echo x 1<> /proc/1/exe) 2>/dev/null; echo "overwrite $?"]] } }
+    assert.are.equal("/memfd:nsl-init (deleted)\nread ok\nappend 1\noverwrite 1", out)
+    f = assert(io.open(init, "rb"))
+    assert.is_true(f:read("a") == before, "nsl-init changed")
+    f:close()
+  end)
+
   it("checks its caller is still there, when executed from a plan's exec step", function()
     -- as the checks of the plan's init step above, for the init that
     -- containers run: the script is gone before the exec

@@ -205,6 +205,9 @@ end
 -- What the caller's side looks like before a start, for C.leftovers:
 -- descriptors, mounts (by id), interfaces, children.
 function C.snapshot()
+  -- the container module keeps one descriptor for the process's life
+  -- (nsl-init's sealed copy, made when it loads): not a start's
+  require "nsl.container"
   local mounts = {}
   local f = assert(io.open("/proc/self/mountinfo"))
   for line in f:lines() do

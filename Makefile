@@ -34,6 +34,12 @@ MOD_LIBS := $(shell pkg-config --libs libnl-3.0 libnl-route-3.0 libcap)
 # libseccomp is only in the submodule nsl.seccomp_compile (a .so of its
 # own, loaded when a filter is compiled; built into the binary).
 SECCOMP_LIBS := $(shell pkg-config --libs libseccomp)
+# libarchive and nettle are only in the submodule nsl.archive, a .so that
+# is never linked into the binary (libarchive's static dependencies are
+# many: zlib, zstd, xz, bz2, lz4, libxml2, acl, ...). The binary finds it
+# next to itself (BIN/../lib, BIN/../lib/lua/5.4; src/main.c), and only
+# the image paths require it: a plain container never maps libarchive.
+ARCHIVE_LIBS := $(shell pkg-config --libs libarchive nettle)
 ifeq ($(STATIC),1)
 BIN_LIBS := -Wl,-E -Wl,-Bstatic -llua5.4 -lnl-route-3 -lnl-3 -lcap -lseccomp -Wl,-Bdynamic -lm -ldl -lpthread
 else
@@ -54,19 +60,20 @@ NSL_CFLAGS := -std=gnu11 -fPIC -fno-strict-aliasing -fstack-protector-strong \
             $(WARNINGS) -Iinclude -Isrc -I$(BUILD) $(PKG_CFLAGS) $(CFLAGS) $(SANITIZE)
 NSL_LDFLAGS := $(LDFLAGS) $(SANITIZE)
 
-CORE_SRC := $(filter-out src/main.c src/monitor.c src/init.c src/seccomp_compile.c,$(wildcard src/*.c))
+CORE_SRC := $(filter-out src/main.c src/monitor.c src/init.c src/seccomp_compile.c src/archive.c,$(wildcard src/*.c))
 CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
 LUA_SRC  := $(shell find lua -name '*.lua' | sort)
 HEADERS  := $(wildcard include/*.h src/*.h)
 
 MODULE   := $(BUILD)/lib/nsl/core.so
 SECCOMP_MODULE := $(BUILD)/lib/nsl/seccomp_compile.so
+ARCHIVE_MODULE := $(BUILD)/lib/nsl/archive.so
 BINARY   := $(BUILD)/bin/nsl
 MONITOR  := $(BUILD)/bin/nsl-monitor
 INIT     := $(BUILD)/bin/nsl-init
 
 .PHONY: all docs deps demo test check-asan check-valgrind check-vm install uninstall clean bench examples
-all: $(MODULE) $(SECCOMP_MODULE) $(BINARY) $(MONITOR) $(INIT)
+all: $(MODULE) $(SECCOMP_MODULE) $(ARCHIVE_MODULE) $(BINARY) $(MONITOR) $(INIT)
 
 # docs/reference.md comes from the doc comments in src/, area by area.
 DOC_ORDER := src/ns.c src/uts.c src/mount.c src/proc.c src/caps.c
@@ -96,6 +103,9 @@ $(MODULE): $(CORE_OBJ) | $(BUILD)/lib/nsl
 
 $(SECCOMP_MODULE): $(BUILD)/obj/seccomp_compile.o | $(BUILD)/lib/nsl
 	$(CC) $(NSL_CFLAGS) $(NSL_LDFLAGS) -shared -o $@ $< $(SECCOMP_LIBS)
+
+$(ARCHIVE_MODULE): $(BUILD)/obj/archive.o | $(BUILD)/lib/nsl
+	$(CC) $(NSL_CFLAGS) $(NSL_LDFLAGS) -shared -o $@ $< $(ARCHIVE_LIBS)
 
 $(BUILD)/embedded.c: $(LUA_SRC) tools/embed.lua | $(BUILD)/obj
 	$(LUA) tools/embed.lua $@ lua $(LUA_SRC)
@@ -174,6 +184,7 @@ install: all
 	install -m 644 docs/nsl.1 $(DESTDIR)$(PREFIX)/share/man/man1/nsl.1
 	install -m 755 $(MODULE) $(DESTDIR)$(PREFIX)/lib/lua/5.4/nsl/core.so
 	install -m 755 $(SECCOMP_MODULE) $(DESTDIR)$(PREFIX)/lib/lua/5.4/nsl/seccomp_compile.so
+	install -m 755 $(ARCHIVE_MODULE) $(DESTDIR)$(PREFIX)/lib/lua/5.4/nsl/archive.so
 	install -m 644 lua/nsl.lua $(DESTDIR)$(PREFIX)/share/lua/5.4/nsl.lua
 	for f in $(filter lua/nsl/%,$(LUA_SRC)); do \
 	    install -D -m 644 $$f $(DESTDIR)$(PREFIX)/share/lua/5.4/$${f#lua/} || exit 1; done

@@ -27,6 +27,9 @@ struct lua_State;
 int luaopen_nsl_core(struct lua_State *L);
 /* The submodule nsl.seccomp_compile (libseccomp), loaded on demand. */
 int luaopen_nsl_seccomp_compile(struct lua_State *L);
+/* The submodule nsl.archive (libarchive, nettle): a .so of its own only,
+ * never in the binary, which finds it on package.cpath. */
+int luaopen_nsl_archive(struct lua_State *L);
 
 /*
  * A failure: the operation and its object ("mount /proc") and the errno

@@ -7,9 +7,13 @@
  * module nsl.cli, all inside a protected call whose message handler adds
  * a traceback, as lua.c does.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/auxv.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <lua.h>
 #include <lauxlib.h>
@@ -59,6 +63,57 @@ static void preload(lua_State *L)
 	lua_pop(L, 1);
 }
 
+/* Does dir look like the lib directory of an installation or a build
+ * tree: a directory owned by root or the caller that no one else may
+ * write into? (A binary copied to /tmp/x/nsl must not load what anyone
+ * put in /tmp/lib.) */
+static int trusted_lib(const char *dir)
+{
+	struct stat st;
+	return stat(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
+	       (st.st_uid == 0 || st.st_uid == geteuid()) && !(st.st_mode & 022);
+}
+
+/* The C submodules that are not built in (nsl.archive: libarchive's
+ * static dependencies are many) are found next to the binary: BIN/../lib
+ * in the build tree (build/lib/nsl/archive.so), BIN/../lib/lua/5.4 when
+ * installed (PREFIX/lib/lua/5.4/nsl/archive.so). Both go in front of
+ * package.cpath; -Wl,-E gives such modules the binary's Lua API. */
+static void submodule_path(lua_State *L)
+{
+	char exe[PATH_MAX], lib[PATH_MAX + 16];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return;
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (!slash)
+		return;
+	*slash = '\0';
+	luaL_Buffer b;
+	luaL_buffinit(L, &b);
+	snprintf(lib, sizeof lib, "%s/../lib", exe);
+	if (trusted_lib(lib)) {
+		snprintf(lib, sizeof lib, "%s/../lib/lua/5.4", exe);
+		if (trusted_lib(lib))
+			lua_pushfstring(L, "%s/?.so;", lib);
+		else
+			lua_pushliteral(L, "");
+		luaL_addvalue(&b);
+		lua_pushfstring(L, "%s/../lib/?.so;", exe);
+		luaL_addvalue(&b);
+	}
+	lua_getglobal(L, "package");
+	lua_getfield(L, -1, "cpath");
+	lua_remove(L, -2);
+	luaL_addvalue(&b);
+	luaL_pushresult(&b);
+	lua_getglobal(L, "package");
+	lua_insert(L, -2);
+	lua_setfield(L, -2, "cpath");
+	lua_pop(L, 1);
+}
+
 static int pmain(lua_State *L)
 {
 	int argc = (int)lua_tointeger(L, 1);
@@ -66,6 +121,7 @@ static int pmain(lua_State *L)
 
 	luaL_openlibs(L);
 	preload(L);
+	submodule_path(L);
 	lua_pushcfunction(L, traceback);
 	lua_getglobal(L, "require");
 	lua_pushliteral(L, "nsl.cli");

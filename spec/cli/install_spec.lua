@@ -26,6 +26,14 @@ describe("make install", function()
     assert.is_true(ok)
   end)
 
+  it("installs nsl.archive where the installed binary finds it, from any directory", function()
+    local out, ok = T.sh(("cd / && %s run /dev/stdin <<'X' 2>&1\n"
+      .. "print(package.searchpath('nsl.archive', package.cpath), "
+      .. "require('nsl.archive').sha256_string('') ~= nil)\nX"):format(T.quote(prefix .. "/bin/nsl")))
+    assert.is_true(ok, out)
+    assert.are.equal(prefix .. "/bin/../lib/lua/5.4/nsl/archive.so\ttrue", out)
+  end)
+
   it("puts the supervisor of detached containers in libexec/nsl, where nsl finds it", function()
     local m = prefix .. "/libexec/nsl/nsl-monitor"
     local _, ok = T.sh("test -x " .. T.quote(m))

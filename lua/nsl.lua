@@ -20,6 +20,7 @@ local lazy = {
   rootfs = { "nsl.rootfs" },
   cgroup = { "nsl.cgroup" },
   seccomp = { "nsl.seccomp" },
+  image = { "nsl.image" },
 }
 
 return setmetatable(nsl, {

@@ -142,9 +142,17 @@ function M.resolve(value)
   end
   local image = value.image
   if image == nil then error("rootfs.image: missing (a directory, or a table from nsl.rootfs.busybox/unpack)", 2) end
+  local lowers
   if type(image) == "table" and build.is_root(image) then
     if not image.path then error("rootfs.image: nsl.rootfs.host() cannot be an image", 2) end
     image = image.path
+  elseif type(image) == "table" then
+    -- layers, the top one first (an image's, nsl.image)
+    if #image == 0 then error("rootfs.image: an empty list of layers", 2) end
+    lowers = {}
+    for i, l in ipairs(image) do lowers[i] = check_path(l, ("rootfs.image[%d]"):format(i)) end
+    image = lowers[1]
+    if #lowers == 1 then lowers = nil end
   end
   image = check_path(image, "rootfs.image")
   for _, f in ipairs { "writable", "keep" } do
@@ -161,6 +169,7 @@ function M.resolve(value)
     if upper or value.keep or value.size then
       error("rootfs: upper, keep and size need writable = true", 2)
     end
+    if lowers then return new_root { kind = "overlay", image = image, lowers = lowers, readonly = true } end
     return new_root { kind = "dir", path = image, readonly = true }
   end
   if upper and value.keep ~= nil then
@@ -169,8 +178,8 @@ function M.resolve(value)
   if upper and value.size then
     error("rootfs.size: applies to the temporary upper layer only, not to an explicit upper", 2)
   end
-  return new_root { kind = "overlay", image = image, upper_dir = upper, keep = value.keep or false,
-    size = value.size }
+  return new_root { kind = "overlay", image = image, lowers = lowers, upper_dir = upper,
+    keep = value.keep or false, size = value.size }
 end
 
 -- A directory that must exist, named in errors by what.
@@ -205,8 +214,10 @@ function Root:prepare(owner, host_root)
     end
     if host_root and not self.readonly then check_private(self.path, "") end
   elseif self.kind == "overlay" then
-    require_dir(self.image, "rootfs.image")
-    check_overlay_path(self.image, "rootfs.image")
+    for i, l in ipairs(self.lowers or { self.image }) do
+      require_dir(l, ("rootfs.image[%d]"):format(i))
+      check_overlay_path(l, "rootfs.image")
+    end
     if self.upper_dir then
       check_overlay_path(self.upper_dir, "rootfs.upper")
       if not kind(self.upper_dir) then
@@ -253,7 +264,8 @@ end
 
 function Root:inspect_dir()
   if self.kind == "dir" then return self.path end
-  if self.kind == "overlay" then return self.image end
+  -- layers: no one directory holds the whole root
+  if self.kind == "overlay" then return not self.lowers and self.image or nil end
   return "/"
 end
 
@@ -313,6 +325,18 @@ function Root:plan_steps()
   -- overlay
   local steps = {}
   local upper, work, merged
+  local lowerdir = table.concat(self.lowers or { self.image }, ":")
+  -- rootless, overlayfs keeps its marks (opaque directories, as an
+  -- image's layers have them) in user.overlay.* xattrs
+  if nsl.geteuid() ~= 0 then lowerdir = lowerdir .. ",userxattr" end
+  if self.readonly then
+    -- layers without an upper: a read-only overlay
+    steps[1] = { "mount", "rootfs", "tmpfs", self.state, "tmpfs", "nodev", "mode=0755" }
+    steps[2] = { "mkdir", "rootfs", self.state .. "/merged", 493 }
+    steps[3] = { "mount", "rootfs", "overlay", self.state .. "/merged", "overlay", "nodev,ro",
+      "lowerdir=" .. lowerdir }
+    return steps, self.state .. "/merged"
+  end
   if self.keep then
     upper, work, merged = self.state .. "/upper", self.state .. "/work", self.state .. "/merged"
   elseif self.upper_dir then
@@ -326,7 +350,7 @@ function Root:plan_steps()
     for _, d in ipairs { upper, work, merged } do steps[#steps + 1] = { "mkdir", "rootfs", d, 493 } end
   end
   steps[#steps + 1] = { "mount", "rootfs", "overlay", merged, "overlay", "nodev",
-    ("lowerdir=%s,upperdir=%s,workdir=%s"):format(self.image, upper, work) }
+    ("lowerdir=%s,upperdir=%s,workdir=%s"):format(lowerdir, upper, work) }
   return steps, merged
 end
 

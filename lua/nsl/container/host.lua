@@ -335,6 +335,7 @@ local function new_record(cfg)
     stop_timeout = cfg.stop_timeout,
     net = type(cfg.net) == "string" and cfg.net or cfg.network.mode,
     confinement = confinement(cfg),
+    image = cfg.image and cfg.image.ref, image_layers = cfg.image and cfg.image.layers,
     exec = {
       env = cfg.env, cwd = cfg.cwd, capmask = cfg.capmask, user = cfg.ns.user or nil,
       pivot_root = h.pivot_root, new_session = h.new_session,

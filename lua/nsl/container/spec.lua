@@ -62,6 +62,7 @@ local FIELDS = {
   "name", "rootfs", "hostname", "namespaces", "user", "mounts", "net", "env",
   "cwd", "capabilities", "limits", "rlimits", "command", "init", "setup",
   "on_start", "hardening", "detach", "stop_timeout", "seccomp", "landlock",
+  "image", "entrypoint",
 }
 local FIELD_SET = {}
 for _, f in ipairs(FIELDS) do FIELD_SET[f] = true end
@@ -531,7 +532,14 @@ local function check_spec(spec)
       spec_error("unknown field '%s' (expected %s)", tostring(k), table.concat(FIELDS, ", "))
     end
   end
-  local cfg = {}
+  -- an image stands for a root, a command and defaults (nsl.image)
+  local image
+  if spec.image ~= nil then
+    spec, image = require("nsl.image").container_spec(spec)
+  elseif spec.entrypoint ~= nil then
+    spec_error("entrypoint needs an image (the command is the whole argv otherwise)")
+  end
+  local cfg = { image = image }
   check_identity(spec, cfg)
   check_hardening(spec, cfg)
   check_namespaces(spec, cfg, nsl.geteuid() == 0)

@@ -1,0 +1,206 @@
+-- nsl.image: images in the caller's store, and containers made from them
+-- (docs/images.md).
+--
+--   nsl.image.load("app.tar")                 -- docker/podman save, oci-archive
+--   nsl.image.load("layout/", {tag = "app"})  -- an OCI image layout
+--   for _, i in ipairs(nsl.image.list()) do print(i.ref) end
+--   nsl.container { image = "app", command = {"sh"} }
+--
+-- Loaded on first use: a plain container pays nothing for it.
+
+local nsl = require "nsl.core"
+local ref_mod = require "nsl.image.ref"
+local store = require "nsl.image.store"
+
+local M = {}
+
+M.parse_ref = ref_mod.parse
+
+--- nsl.image.store([path]) -> path: the store this process uses (made
+--- when missing; it must be the caller's own); with path, use that one.
+function M.store(path)
+  if path ~= nil then store.use(path) end
+  return store.root()
+end
+
+local function config_of(root, rec)
+  local f = io.open(store.blob_path(root, rec.config), "rb")
+  if not f then error(("image %s: its config %s is missing from the store"):format(rec.ref, rec.config), 0) end
+  local text = f:read("a")
+  f:close()
+  local cfg = require("cjson.safe").decode(text)
+  if type(cfg) ~= "table" then error(("image %s: its config is not valid JSON"):format(rec.ref), 0) end
+  return cfg
+end
+
+local function null_to_nil(v)
+  if v == require("cjson.safe").null then return nil end
+  return v
+end
+
+-- The parts of an image config a container takes its defaults from.
+local function defaults_of(cfg)
+  local c = null_to_nil(cfg.config) or {}
+  local env = {}
+  for _, e in ipairs(null_to_nil(c.Env) or {}) do
+    local k, v = tostring(e):match("^([^=]+)=(.*)$")
+    if k then env[k] = v end
+  end
+  local ports = {}
+  for p in pairs(null_to_nil(c.ExposedPorts) or {}) do ports[#ports + 1] = p end
+  table.sort(ports)
+  return {
+    entrypoint = null_to_nil(c.Entrypoint), cmd = null_to_nil(c.Cmd), env = env,
+    cwd = null_to_nil(c.WorkingDir), user = null_to_nil(c.User), stop_signal = null_to_nil(c.StopSignal),
+    exposed_ports = ports, labels = null_to_nil(c.Labels) or {},
+    architecture = cfg.architecture, os = cfg.os, created = cfg.created,
+  }
+end
+
+--- nsl.image.load(path [, opts]) -> {image, ...}
+--- Loads the images of a docker-archive, an oci-archive or an OCI image
+--- layout directory into the store. opts.tag names the image (when the
+--- source names none, or to add a name); opts.progress(bytes) is called
+--- while layers unpack; opts.platform = {os =, architecture =} picks
+--- another platform than this host's. Each image is recorded under every
+--- name it has; returns their records (ref, manifest, config, layers).
+function M.load(path, opts)
+  opts = opts or {}
+  if type(path) ~= "string" then error("image.load: path must be a string", 2) end
+  local tag = opts.tag and ref_mod.parse(opts.tag).text
+  local root = store.root()
+  local images = require("nsl.image.source").load(root, path, opts)
+  local out = {}
+  for _, img in ipairs(images) do
+    local names = {}
+    for _, n in ipairs(img.names or {}) do
+      local ok, r = pcall(ref_mod.parse, n)
+      if ok then names[#names + 1] = r.text end
+    end
+    if tag then names[#names + 1] = tag end
+    if #names == 0 then
+      error(("image.load: %s names no image; give opts.tag"):format(path), 0)
+    end
+    for _, n in ipairs(names) do
+      local rec = { ref = n, manifest = img.manifest, config = img.config, layers = img.layers,
+        blobs = img.blobs, loaded = math.floor(nsl.time("real")) }
+      store.put_ref(root, rec)
+      out[#out + 1] = rec
+    end
+  end
+  return out
+end
+
+--- nsl.image.list() -> {image, ...}: every recorded image, by name.
+function M.list()
+  return store.refs(store.root())
+end
+
+local function find(ref)
+  local root = store.root()
+  local r = ref_mod.parse(ref)
+  local rec = store.get_ref(root, r.text)
+  if not rec and r.digest then
+    -- by manifest or config digest alone
+    for _, x in ipairs(store.refs(root)) do
+      if x.manifest == r.digest or x.config == r.digest then rec = x; break end
+    end
+  end
+  return rec, root, r
+end
+
+--- nsl.image.inspect(ref) -> image | nil, message
+--- The image's record with its config's defaults (entrypoint, cmd, env,
+--- cwd, user, stop_signal, exposed_ports, labels) and its layers'
+--- directories, bottom first.
+function M.inspect(ref)
+  local rec, root, r = find(ref)
+  if not rec then return nil, ("image %s is not in the store (nsl load, nsl.image.load)"):format(r.text) end
+  local out = {}
+  for k, v in pairs(rec) do out[k] = v end
+  out.config_data = defaults_of(config_of(root, rec))
+  out.layer_dirs = {}
+  for i, l in ipairs(rec.layers) do out.layer_dirs[i] = store.layer_path(root, l) end
+  return out
+end
+
+--- nsl.image.remove(ref) -> true | nil, message: forgets the name; the
+--- layers stay until nsl.image.gc().
+function M.remove(ref)
+  local rec, root, r = find(ref)
+  if not rec then return nil, ("image %s is not in the store"):format(r.text) end
+  store.remove_ref(root, rec.ref)
+  return true
+end
+
+--- nsl.image.gc() -> {blobs = n, layers = n}: removes the blobs and
+--- layers no recorded image and no container of the caller's uses.
+function M.gc()
+  local root = store.root()
+  local keep = {}
+  for _, rec in ipairs(store.refs(root)) do
+    keep[rec.config] = true
+    if rec.manifest then keep[rec.manifest] = true end
+    for _, b in ipairs(rec.blobs or {}) do keep[b] = true end
+    for _, l in ipairs(rec.layers) do keep[l] = true end
+  end
+  -- layers of the containers still recorded (running, or detached and kept)
+  local state = require "nsl.state"
+  for _, id in ipairs(state.ids() or {}) do
+    local rec = state.read(id)
+    for _, l in ipairs(rec and rec.image_layers or {}) do keep[l] = true end
+  end
+  local n = { blobs = 0, layers = 0 }
+  for sub, count in pairs({ ["blobs/sha256"] = "blobs", layers = "layers" }) do
+    for _, hex in ipairs(nsl.readdir(root .. "/" .. sub) or {}) do
+      if hex:match("^%x+$") and #hex == 64 and not keep["sha256:" .. hex] then
+        store.remove_tree(root, root .. "/" .. sub .. "/" .. hex)
+        n[count] = n[count] + 1
+      end
+    end
+  end
+  return n
+end
+
+--- The container spec a spec with image = REF stands for, and the
+--- image's {ref, layers} for the container's record: the image's
+--- layers as a copy-on-write root, its Entrypoint and Cmd (the spec's
+--- command replaces Cmd, its entrypoint Entrypoint), its Env under the
+--- spec's, its WorkingDir unless the spec has a cwd.
+function M.container_spec(spec)
+  local img, err = M.inspect(spec.image)
+  if not img then error("container: image: " .. err, 0) end
+  local d = img.config_data
+  local out = {}
+  for k, v in pairs(spec) do out[k] = v end
+  out.image, out.entrypoint = nil, nil
+  if spec.rootfs ~= nil then error("container: give image or rootfs, not both", 0) end
+  local lowers = {}
+  for i = #img.layer_dirs, 1, -1 do lowers[#lowers + 1] = img.layer_dirs[i] end
+  out.rootfs = { image = lowers, writable = true }
+  local entry = spec.entrypoint
+  if entry == nil then entry = d.entrypoint end
+  if type(entry) == "string" then entry = { entry } end
+  if entry ~= nil and type(entry) ~= "table" then error("container: entrypoint must be a list of strings", 0) end
+  local cmd = spec.command
+  if cmd == nil then cmd = d.cmd end
+  if type(cmd) == "function" then
+    out.command = cmd
+  else
+    local argv = {}
+    for _, a in ipairs(entry or {}) do argv[#argv + 1] = a end
+    for _, a in ipairs(cmd or {}) do argv[#argv + 1] = a end
+    if #argv == 0 then error(("container: image %s has no Entrypoint or Cmd: give a command"):format(img.ref), 0) end
+    out.command = argv
+  end
+  if next(d.env) then
+    local env = {}
+    for k, v in pairs(d.env) do env[k] = v end
+    for k, v in pairs(spec.env or {}) do env[k] = v end
+    out.env = env
+  end
+  if spec.cwd == nil and d.cwd and d.cwd ~= "" then out.cwd = d.cwd end
+  return out, { ref = img.ref, layers = img.layers }
+end
+
+return M

@@ -1,0 +1,223 @@
+-- The image store: content-addressed, the caller's own (docs/images.md).
+--
+--   ROOT/blobs/sha256/HEX     manifests, configs, layer tarballs, each
+--                             verified against its digest and size
+--   ROOT/layers/HEX/          a layer unpacked, by its diff id (the digest
+--                             of its uncompressed tar): once per layer,
+--                             shared by every image and container using it
+--   ROOT/refs/HEX             one image name (HEX: the digest of the name):
+--                             a Lua literal {ref, manifest, config, layers}
+--   ROOT/tmp/                 work in progress, renamed into place when
+--                             whole: a kill half way leaves only tmp/
+--
+-- ROOT is /var/lib/nsl/images for root (/var/lib/nsl is 0700),
+-- $XDG_DATA_HOME/nsl/images (~/.local/share/nsl/images) rootless, or
+-- NSL_IMAGE_STORE, or what nsl.image.store(path) set; it must be the caller's own (nsl.owned_dir), and all
+-- beneath it is then the caller's too. Blobs and layers are written under
+-- tmp/ and renamed: two loads of the same image at once both end with the
+-- same whole files, never a half-visible one.
+
+local nsl = require "nsl.core"
+local state = require "nsl.state"
+
+local M = {}
+
+local function archive() return require "nsl.archive" end
+
+local function serr(fmt, ...) error(("image store: " .. fmt):format(...), 0) end
+
+local override
+
+--- Makes path this process's store (nil: back to the default).
+function M.use(path)
+  if path ~= nil and (type(path) ~= "string" or path:sub(1, 1) ~= "/") then
+    error("image store: must be an absolute path", 0)
+  end
+  override = path
+end
+
+--- The store's directory, made when missing; raises when it is not the
+--- caller's own.
+function M.root()
+  local root = override or os.getenv("NSL_IMAGE_STORE")
+  if not (root and root:sub(1, 1) == "/") then
+    if nsl.geteuid() == 0 then
+      local top, err = nsl.owned_dir("/var/lib/nsl", { create = 448, private = true })
+      if not top then serr("%s", err) end
+      top:close()
+      root = "/var/lib/nsl/images"
+    else
+      local data = os.getenv("XDG_DATA_HOME")
+      if not (data and data:sub(1, 1) == "/") then
+        local home = os.getenv("HOME")
+        if not (home and home:sub(1, 1) == "/") then
+          serr("no place of your own for images: set XDG_DATA_HOME, HOME or NSL_IMAGE_STORE")
+        end
+        data = home .. "/.local/share"
+      end
+      local top, err = nsl.owned_dir(data .. "/nsl", { create = 448 })
+      if not top then serr("%s", err) end
+      top:close()
+      root = data .. "/nsl/images"
+    end
+  end
+  local d, err = nsl.owned_dir(root, { create = 448, private = true })
+  if not d then serr("%s", err) end
+  for _, sub in ipairs({ "blobs", "blobs/sha256", "layers", "refs", "tmp" }) do
+    if not d:lstat(sub) then
+      local ok, merr = d:mkdir(sub, 448)
+      if not ok and not d:lstat(sub) then d:close(); serr("%s", merr) end
+    end
+  end
+  d:close()
+  return root
+end
+
+local function hex_of(digest)
+  local hex = type(digest) == "string" and digest:match("^sha256:(%x+)$")
+  if not hex or #hex ~= 64 then serr("unsupported digest %s (sha256 only)", tostring(digest)) end
+  return hex
+end
+M.hex_of = hex_of
+
+function M.blob_path(root, digest) return root .. "/blobs/sha256/" .. hex_of(digest) end
+function M.layer_path(root, diff_id) return root .. "/layers/" .. hex_of(diff_id) end
+
+local tmp_seq = 0
+--- A new name under ROOT/tmp.
+function M.tmp_name(root, what)
+  tmp_seq = tmp_seq + 1
+  return ("%s/tmp/%s-%d-%d"):format(root, what, nsl.getpid(), tmp_seq)
+end
+
+local function copy(from, to)
+  local src, err = io.open(from, "rb")
+  if not src then return nil, err end
+  local dst, derr = io.open(to, "wb")
+  if not dst then src:close(); return nil, derr end
+  while true do
+    local chunk = src:read(1 << 20)
+    if not chunk then break end
+    local ok, werr = dst:write(chunk)
+    if not ok then src:close(); dst:close(); return nil, werr end
+  end
+  src:close()
+  local ok, cerr = dst:close()
+  if not ok then return nil, cerr end
+  return true
+end
+
+--- Adds the file at path as the blob digest of size bytes (size may be
+--- nil): copied under tmp/, verified there (so that what is kept is what
+--- was checked), renamed into blobs/. A mismatch raises and keeps nothing.
+function M.add_blob(root, path, digest, size)
+  local dest = M.blob_path(root, digest)
+  local st = nsl.lstat(dest)
+  if st and st.type == "file" and (not size or st.size == size) then return dest end
+  local tmp = M.tmp_name(root, "blob")
+  local ok, err = copy(path, tmp)
+  if not ok then os.remove(tmp); serr("copy %s: %s", path, err) end
+  local hex, got = archive().sha256(tmp)
+  if not hex then os.remove(tmp); serr("%s", got) end
+  if "sha256:" .. hex ~= digest or (size and got ~= size) then
+    os.remove(tmp)
+    serr("blob %s does not match its descriptor: its content is sha256:%s, %d bytes (expected %s, %s bytes)",
+      path, hex, got, digest, tostring(size))
+  end
+  local rok, rerr = os.rename(tmp, dest)
+  if not rok then os.remove(tmp); serr("%s", rerr) end
+  return dest
+end
+
+--- Adds a blob from a string (manifests and configs) after checking it.
+function M.add_blob_string(root, data, digest)
+  local hex = archive().sha256_string(data)
+  if "sha256:" .. hex ~= digest then
+    serr("content does not match its digest %s (it is sha256:%s)", digest, hex)
+  end
+  local dest = M.blob_path(root, digest)
+  if nsl.lstat(dest) then return dest end
+  local tmp = M.tmp_name(root, "blob")
+  local f = assert(io.open(tmp, "wb"))
+  f:write(data)
+  f:close()
+  local ok, err = os.rename(tmp, dest)
+  if not ok then os.remove(tmp); serr("%s", err) end
+  return dest
+end
+
+--- The layer with diff id diff_id, unpacked from the blob at blob_path
+--- when it is not there yet; its directory.
+function M.add_layer(root, blob_path, diff_id, progress)
+  local dest = M.layer_path(root, diff_id)
+  if nsl.lstat(dest) then return dest end
+  local tmp = M.tmp_name(root, "layer")
+  assert(nsl.mkdir(tmp, 493))
+  local ok, r, uerr = pcall(archive().unpack, blob_path, tmp, { progress = progress })
+  if not ok or not r then
+    M.remove_tree(root, tmp)
+    serr("layer %s: %s", diff_id, tostring(ok and uerr or r))
+  end
+  local rok = os.rename(tmp, dest)
+  if not rok then
+    -- another load made it first: the same content
+    M.remove_tree(root, tmp)
+    if not nsl.lstat(dest) then serr("cannot rename the layer %s into place", diff_id) end
+  end
+  return dest
+end
+
+--- Removes path (beneath root) and all in it, following no link.
+function M.remove_tree(root, path)
+  local rel = path:sub(#root + 2)
+  local d = nsl.owned_dir(root)
+  if not d then return end
+  pcall(d.remove, d, rel)
+  d:close()
+end
+
+local function ref_file(root, text)
+  return root .. "/refs/" .. archive().sha256_string(text)
+end
+
+--- Records the image name text as rec ({ref, manifest, config, layers}).
+function M.put_ref(root, rec)
+  local tmp = M.tmp_name(root, "ref")
+  local f = assert(io.open(tmp, "wb"))
+  f:write("return ", state.encode(rec), "\n")
+  f:close()
+  local ok, err = os.rename(tmp, ref_file(root, rec.ref))
+  if not ok then os.remove(tmp); serr("%s", err) end
+end
+
+local function read_ref(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  -- data only: no globals, and no code beyond the literal
+  local chunk = load(text, "=" .. path, "t", {})
+  local ok, rec = pcall(chunk or error)
+  if ok and type(rec) == "table" and type(rec.ref) == "string" then return rec end
+  return nil
+end
+
+function M.get_ref(root, text) return read_ref(ref_file(root, text)) end
+
+function M.remove_ref(root, text)
+  local ok = os.remove(ref_file(root, text))
+  return ok ~= nil
+end
+
+--- Every recorded image, sorted by name.
+function M.refs(root)
+  local out = {}
+  for _, name in ipairs(nsl.readdir(root .. "/refs") or {}) do
+    local rec = read_ref(root .. "/refs/" .. name)
+    if rec then out[#out + 1] = rec end
+  end
+  table.sort(out, function(a, b) return a.ref < b.ref end)
+  return out
+end
+
+return M

@@ -215,8 +215,9 @@ function Root:prepare(owner, host_root)
     if host_root and not self.readonly then check_private(self.path, "") end
   elseif self.kind == "overlay" then
     for i, l in ipairs(self.lowers or { self.image }) do
-      require_dir(l, ("rootfs.image[%d]"):format(i))
-      check_overlay_path(l, "rootfs.image")
+      local what = self.lowers and ("rootfs.image[%d]"):format(i) or "rootfs.image"
+      require_dir(l, what)
+      check_overlay_path(l, what)
     end
     if self.upper_dir then
       check_overlay_path(self.upper_dir, "rootfs.upper")

@@ -40,6 +40,10 @@ SECCOMP_LIBS := $(shell pkg-config --libs libseccomp)
 # next to itself (BIN/../lib, BIN/../lib/lua/5.4; src/main.c), and only
 # the image paths require it: a plain container never maps libarchive.
 ARCHIVE_LIBS := $(shell pkg-config --libs libarchive nettle)
+# libcurl is only in the submodule nsl.http (registry pulls), a .so of its
+# own for the same reasons: a TLS library, nghttp2, libidn2, ... that a
+# plain container never maps.
+HTTP_LIBS := $(shell pkg-config --libs libcurl)
 ifeq ($(STATIC),1)
 BIN_LIBS := -Wl,-E -Wl,-Bstatic -llua5.4 -lnl-route-3 -lnl-3 -lcap -lseccomp -Wl,-Bdynamic -lm -ldl -lpthread
 else
@@ -60,7 +64,7 @@ NSL_CFLAGS := -std=gnu11 -fPIC -fno-strict-aliasing -fstack-protector-strong \
             $(WARNINGS) -Iinclude -Isrc -I$(BUILD) $(PKG_CFLAGS) $(CFLAGS) $(SANITIZE)
 NSL_LDFLAGS := $(LDFLAGS) $(SANITIZE)
 
-CORE_SRC := $(filter-out src/main.c src/monitor.c src/init.c src/seccomp_compile.c src/archive.c,$(wildcard src/*.c))
+CORE_SRC := $(filter-out src/main.c src/monitor.c src/init.c src/seccomp_compile.c src/archive.c src/http.c,$(wildcard src/*.c))
 CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
 LUA_SRC  := $(shell find lua -name '*.lua' | sort)
 HEADERS  := $(wildcard include/*.h src/*.h)
@@ -68,12 +72,13 @@ HEADERS  := $(wildcard include/*.h src/*.h)
 MODULE   := $(BUILD)/lib/nsl/core.so
 SECCOMP_MODULE := $(BUILD)/lib/nsl/seccomp_compile.so
 ARCHIVE_MODULE := $(BUILD)/lib/nsl/archive.so
+HTTP_MODULE := $(BUILD)/lib/nsl/http.so
 BINARY   := $(BUILD)/bin/nsl
 MONITOR  := $(BUILD)/bin/nsl-monitor
 INIT     := $(BUILD)/bin/nsl-init
 
 .PHONY: all docs deps demo test check-asan check-valgrind check-vm install uninstall clean bench examples
-all: $(MODULE) $(SECCOMP_MODULE) $(ARCHIVE_MODULE) $(BINARY) $(MONITOR) $(INIT)
+all: $(MODULE) $(SECCOMP_MODULE) $(ARCHIVE_MODULE) $(HTTP_MODULE) $(BINARY) $(MONITOR) $(INIT)
 
 # docs/reference.md comes from the doc comments in src/, area by area.
 DOC_ORDER := src/ns.c src/uts.c src/mount.c src/proc.c src/caps.c
@@ -106,6 +111,9 @@ $(SECCOMP_MODULE): $(BUILD)/obj/seccomp_compile.o | $(BUILD)/lib/nsl
 
 $(ARCHIVE_MODULE): $(BUILD)/obj/archive.o | $(BUILD)/lib/nsl
 	$(CC) $(NSL_CFLAGS) $(NSL_LDFLAGS) -shared -o $@ $< $(ARCHIVE_LIBS)
+
+$(HTTP_MODULE): $(BUILD)/obj/http.o | $(BUILD)/lib/nsl
+	$(CC) $(NSL_CFLAGS) $(NSL_LDFLAGS) -shared -o $@ $< $(HTTP_LIBS)
 
 $(BUILD)/embedded.c: $(LUA_SRC) tools/embed.lua | $(BUILD)/obj
 	$(LUA) tools/embed.lua $@ lua $(LUA_SRC)
@@ -185,6 +193,7 @@ install: all
 	install -m 755 $(MODULE) $(DESTDIR)$(PREFIX)/lib/lua/5.4/nsl/core.so
 	install -m 755 $(SECCOMP_MODULE) $(DESTDIR)$(PREFIX)/lib/lua/5.4/nsl/seccomp_compile.so
 	install -m 755 $(ARCHIVE_MODULE) $(DESTDIR)$(PREFIX)/lib/lua/5.4/nsl/archive.so
+	install -m 755 $(HTTP_MODULE) $(DESTDIR)$(PREFIX)/lib/lua/5.4/nsl/http.so
 	install -m 644 lua/nsl.lua $(DESTDIR)$(PREFIX)/share/lua/5.4/nsl.lua
 	for f in $(filter lua/nsl/%,$(LUA_SRC)); do \
 	    install -D -m 644 $$f $(DESTDIR)$(PREFIX)/share/lua/5.4/$${f#lua/} || exit 1; done

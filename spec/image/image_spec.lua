@@ -164,6 +164,31 @@ describe("archives", function()
   end)
 end)
 
+describe("archives skopeo writes", function()
+  local src
+  setup(function()
+    src = work .. "/skopeo-src"
+    local extra = work .. "/skopeo-layer"
+    mkdirs(extra .. "/etc")
+    write(extra .. "/etc/motd", "written by skopeo\n")
+    I.layout(src, { base, extra }, { Cmd = { "cat", "/etc/motd" } })
+  end)
+
+  for _, form in ipairs({ "docker-archive", "oci-archive", "oci" }) do
+    it("loads skopeo's " .. form, function()
+      if not os.execute("command -v skopeo >/dev/null") then return pending("skopeo is not installed") end
+      local dest = work .. "/skopeo." .. form
+      local target = form == "oci" and (form .. ":" .. dest .. ":spec/skopeo-" .. form .. ":1")
+        or (form .. ":" .. dest .. ":spec/skopeo-" .. form .. ":1")
+      local out, ok = T.sh(("skopeo copy -q oci:%s %s 2>&1"):format(T.quote(src), T.quote(target)))
+      assert.is_true(ok, out)
+      local recs = image.load(dest, { tag = "spec/skopeo-" .. form .. ":1" })
+      assert.is_true(#recs >= 1)
+      assert.are.equal("written by skopeo", (C.capture { image = "spec/skopeo-" .. form .. ":1" }))
+    end)
+  end
+end)
+
 describe("bad images", function()
   local function refs() return #image.list() end
 

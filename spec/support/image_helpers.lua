@@ -79,6 +79,26 @@ function I.layout(out, layer_dirs, config, opts)
   return { manifest = m.digest, config = c.digest, diff_ids = diffs }
 end
 
+-- One layout at out whose index lists the manifests of the layouts
+-- given ({dir, architecture}, ...), each with its platform: a multi-
+-- platform image.
+function I.index(out, layouts)
+  sh("mkdir -p " .. T.quote(out .. "/blobs/sha256"))
+  local manifests = {}
+  for _, l in ipairs(layouts) do
+    sh(("cp -n %s/blobs/sha256/* %s/blobs/sha256/"):format(T.quote(l[1]), T.quote(out)))
+    local f = assert(io.open(l[1] .. "/index.json"))
+    local idx = cjson.decode(f:read("a"))
+    f:close()
+    local m = idx.manifests[1]
+    m.annotations = nil
+    m.platform = { os = "linux", architecture = l[2] }
+    manifests[#manifests + 1] = m
+  end
+  write(out .. "/index.json", cjson.encode { schemaVersion = 2, manifests = manifests })
+  write(out .. "/oci-layout", '{"imageLayoutVersion":"1.0.0"}')
+end
+
 -- A tar of the layout at dir.
 function I.oci_archive(file, dir)
   sh(("tar -C %s -cf %s ."):format(T.quote(dir), T.quote(file)))

@@ -28,11 +28,13 @@ Commands:
   wait NAME              wait for a container to end; exit with its status
   rm [-f] NAME...        remove what is left of ended containers (-f: kill
                          running ones first)
+  pull [--insecure] [--platform OS/ARCH] REF
+                         pull an image from its registry into the store
   load [-t REF] FILE     load the images of a docker or OCI archive, or of
                          an OCI image layout directory, into the store
   images [--json] [-q]   list the stored images
   rmi REF...             forget image names (nsl image gc frees the space)
-  image inspect|ls|rm|load|gc
+  image inspect|ls|rm|load|pull|gc
                          the same, and inspect (JSON) and gc
   help, --help, -h       show this help
   version, --version     show the version
@@ -431,7 +433,7 @@ end
 local commands = { ps = ps, exec = exec, logs = logs, kill = kill, wait = wait, rm = rm, __reap = reap }
 
 -- The image commands (lua/nsl/cli/image.lua), loaded when one is asked for.
-for _, name in ipairs({ "load", "images", "rmi", "image" }) do
+for _, name in ipairs({ "pull", "load", "images", "rmi", "image" }) do
   commands[name] = function(argv, first)
     return require("nsl.cli.image")[name](argv, first, { fail = fail, getopts = getopts })
   end

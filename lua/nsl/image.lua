@@ -91,6 +91,25 @@ function M.load(path, opts)
   return out
 end
 
+--- nsl.image.pull(ref [, opts]) -> image
+--- Pulls ref from its registry (the Distribution API) into the store:
+--- the manifest for this host's platform (opts.platform = {os =,
+--- architecture =} for another), its config and layers, each verified
+--- against its digest before it is kept. opts.insecure = true: plain
+--- HTTP (never otherwise); opts.credentials = "user:password" (default:
+--- the auth files docker, podman and skopeo use); opts.progress(bytes).
+--- Raises naming what failed; what was not verified is not kept.
+function M.pull(ref, opts)
+  opts = opts or {}
+  local r = ref_mod.parse(ref)
+  local root = store.root()
+  local img = require("nsl.image.registry").pull(root, r, opts)
+  local rec = { ref = r.text, manifest = img.manifest, config = img.config, layers = img.layers,
+    blobs = img.blobs, loaded = math.floor(nsl.time("real")) }
+  store.put_ref(root, rec)
+  return rec
+end
+
 --- nsl.image.list() -> {image, ...}: every recorded image, by name.
 function M.list()
   return store.refs(store.root())

@@ -95,7 +95,15 @@ function I.index(out, layouts)
     m.platform = { os = "linux", architecture = l[2] }
     manifests[#manifests + 1] = m
   end
-  write(out .. "/index.json", cjson.encode { schemaVersion = 2, manifests = manifests })
+  -- the platforms' index is a blob that index.json points to, as skopeo
+  -- and the image spec want an image with several platforms to be
+  local text = cjson.encode { schemaVersion = 2, mediaType = "application/vnd.oci.image.index.v1+json",
+    manifests = manifests }
+  write(out .. "/tmp.json", text)
+  local digest = sha256(out .. "/tmp.json")
+  sh(("mv %s/tmp.json %s/blobs/sha256/%s"):format(T.quote(out), T.quote(out), digest))
+  write(out .. "/index.json", cjson.encode { schemaVersion = 2, manifests = { {
+    mediaType = "application/vnd.oci.image.index.v1+json", digest = "sha256:" .. digest, size = #text } } })
   write(out .. "/oci-layout", '{"imageLayoutVersion":"1.0.0"}')
 end
 

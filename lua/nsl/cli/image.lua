@@ -36,11 +36,27 @@ function M.load(argv, first, h)
   end)
 end
 
-local function human(bytes)
-  local units = { "B", "kB", "MB", "GB" }
-  local u = 1
-  while bytes >= 1000 and u < #units do bytes, u = bytes / 1000, u + 1 end
-  return (u == 1 and "%d %s" or "%.1f %s"):format(bytes, units[u])
+function M.pull(argv, first, h)
+  local opts, i = h.getopts(argv, first, { ["--insecure"] = true, ["-q"] = true, ["--quiet"] = true,
+    ["--platform"] = "value" })
+  if not opts then return h.fail(2, "pull: %s", i) end
+  local ref = argv[i]
+  if not ref then return h.fail(2, "pull: give an image (nsl pull REF)") end
+  if argv[i + 1] then return h.fail(2, "pull: unexpected argument %s", argv[i + 1]) end
+  local platform
+  if opts["--platform"] then
+    local os_, arch = opts["--platform"]:match("^([%w]+)/([%w]+)$")
+    if not os_ then return h.fail(2, "pull: --platform must be OS/ARCH, such as linux/arm64") end
+    platform = { os = os_, architecture = arch }
+  end
+  return guarded(h, function()
+    local quiet = opts["-q"] or opts["--quiet"]
+    local progress = not quiet and progress_for("pulling") or nil
+    local rec = image().pull(ref, { insecure = opts["--insecure"], platform = platform, progress = progress })
+    if progress then io.stderr:write("\n") end
+    io.stdout:write(quiet and "" or "Pulled: ", rec.ref, "\n")
+    return 0
+  end)
 end
 
 function M.images(argv, first, h)
@@ -118,9 +134,10 @@ end
 
 function M.image(argv, first, h)
   local sub = argv[first]
-  local subs = { inspect = inspect, gc = gc, ls = M.images, list = M.images, rm = M.rmi, load = M.load }
+  local subs = { inspect = inspect, gc = gc, ls = M.images, list = M.images, rm = M.rmi, load = M.load,
+    pull = M.pull }
   if not subs[sub] then
-    return h.fail(2, "image: unknown subcommand '%s' (inspect, ls, rm, load, gc)", tostring(sub))
+    return h.fail(2, "image: unknown subcommand '%s' (inspect, ls, rm, load, pull, gc)", tostring(sub))
   end
   return subs[sub](argv, first + 1, h)
 end

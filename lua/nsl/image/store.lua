@@ -122,11 +122,34 @@ function M.add_blob(root, path, digest, size)
   if "sha256:" .. hex ~= digest or (size and got ~= size) then
     os.remove(tmp)
     serr("blob %s does not match its descriptor: its content is sha256:%s, %d bytes (expected %s, %s bytes)",
-      path, hex, got, digest, tostring(size))
+      path, hex, got, digest, size and ("%d"):format(size) or "any")
   end
   local rok, rerr = os.rename(tmp, dest)
   if not rok then os.remove(tmp); serr("%s", rerr) end
   return dest
+end
+
+--- Adds the file at tmp (a name under ROOT/tmp, written by the caller)
+--- as the blob digest of size bytes: verified where it is, renamed into
+--- blobs/; removed on a mismatch, which raises.
+function M.adopt_blob(root, tmp, digest, size)
+  local dest = M.blob_path(root, digest)
+  local hex, got = archive().sha256(tmp)
+  if not hex or "sha256:" .. hex ~= digest or (size and got ~= size) then
+    os.remove(tmp)
+    if not hex then serr("%s", got) end
+    serr("blob %s does not match its descriptor: its content is sha256:%s, %d bytes (expected %s bytes)",
+      digest, hex, got, size and ("%d"):format(size) or "any")
+  end
+  local ok, err = os.rename(tmp, dest)
+  if not ok then os.remove(tmp); serr("%s", err) end
+  return dest
+end
+
+--- Whether the store holds the blob digest (of size bytes, when given).
+function M.has_blob(root, digest, size)
+  local st = nsl.lstat(M.blob_path(root, digest))
+  return st ~= nil and st.type == "file" and (not size or st.size == size)
 end
 
 --- Adds a blob from a string (manifests and configs) after checking it.

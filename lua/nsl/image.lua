@@ -110,11 +110,6 @@ function M.pull(ref, opts)
   return rec
 end
 
---- nsl.image.list() -> {image, ...}: every recorded image, by name.
-function M.list()
-  return store.refs(store.root())
-end
-
 local function find(ref)
   local root = store.root()
   local r = ref_mod.parse(ref)
@@ -126,6 +121,93 @@ local function find(ref)
     end
   end
   return rec, root, r
+end
+
+local function tar_of(path, out)
+  local st = nsl.lstat(path)
+  if not st then error(("image.import: %s: no such file or directory"):format(path), 0) end
+  local q = function(x) return "'" .. x:gsub("'", "'\\''") .. "'" end
+  local cmd
+  if st.type == "directory" then
+    cmd = ("tar --numeric-owner --xattrs -C %s -cf %s . 2>&1"):format(q(path), q(out))
+  else
+    -- a tarball, compressed or not: its uncompressed form is the layer
+    cmd = ("(gzip -dc %s 2>/dev/null || zstd -dc %s 2>/dev/null || cat %s) > %s"):format(q(path), q(path), q(path), q(out))
+  end
+  local p = io.popen(cmd)
+  local msg = p:read("a")
+  local ok = p:close()
+  if not ok then error(("image.import: %s: %s"):format(path, msg), 0) end
+end
+
+--- nsl.image.import(path, ref [, opts]) -> image
+--- A one-layer image named ref from a root directory or a tarball of one
+--- (as `podman import` makes it); opts.config: the image config's
+--- "config" object (Cmd, Env, WorkingDir, ...).
+function M.import(path, ref, opts)
+  opts = opts or {}
+  local r = ref_mod.parse(ref)
+  local root = store.root()
+  local archive = require "nsl.archive"
+  local cjson = require "cjson"
+  local tmp = store.tmp_name(root, "import")
+  local ok, err = pcall(tar_of, path, tmp)
+  if not ok then os.remove(tmp); error(err, 0) end
+  local hex, size = archive.sha256(tmp)
+  local diff = "sha256:" .. hex
+  local blob = store.adopt_blob(root, tmp, diff, size)
+  store.add_layer(root, blob, diff)
+  local platform = require("nsl.image.source").platform()
+  local config = cjson.encode { architecture = platform.architecture, os = platform.os,
+    created = os.date("!%Y-%m-%dT%H:%M:%SZ"), config = opts.config or {},
+    rootfs = { type = "layers", diff_ids = { diff } } }
+  local cdigest = "sha256:" .. archive.sha256_string(config)
+  store.add_blob_string(root, config, cdigest)
+  local manifest = cjson.encode { schemaVersion = 2, mediaType = "application/vnd.oci.image.manifest.v1+json",
+    config = { mediaType = "application/vnd.oci.image.config.v1+json", digest = cdigest, size = #config },
+    layers = { { mediaType = "application/vnd.oci.image.layer.v1.tar", digest = diff, size = size } } }
+  local mdigest = "sha256:" .. archive.sha256_string(manifest)
+  store.add_blob_string(root, manifest, mdigest)
+  local rec = { ref = r.text, manifest = mdigest, config = cdigest, layers = { diff }, blobs = { diff },
+    loaded = math.floor(nsl.time("real")) }
+  store.put_ref(root, rec)
+  return rec
+end
+
+--- nsl.image.save(ref, dir) -> true
+--- Writes the image as an OCI image layout at dir (made; it must not
+--- exist), named ref there: for skopeo, umoci, podman and registries.
+function M.save(ref, dir)
+  local rec, root, r = find(ref)
+  if not rec then error(("image.save: image %s is not in the store"):format(r.text), 0) end
+  if not rec.manifest then error(("image.save: %s has no manifest (a legacy docker archive's image)"):format(rec.ref), 0) end
+  if nsl.lstat(dir) then error(("image.save: %s exists"):format(dir), 0) end
+  assert(nsl.mkdir(dir, 493))
+  assert(nsl.mkdir(dir .. "/blobs", 493))
+  assert(nsl.mkdir(dir .. "/blobs/sha256", 493))
+  local function put(digest)
+    local from = store.blob_path(root, digest)
+    local ok = os.execute(("cp %s %s/blobs/sha256/"):format(from, dir))
+    if not ok then error(("image.save: cannot copy %s"):format(digest), 0) end
+  end
+  put(rec.manifest)
+  put(rec.config)
+  for _, b in ipairs(rec.blobs or rec.layers) do put(b) end
+  local size = nsl.lstat(store.blob_path(root, rec.manifest)).size
+  local cjson = require "cjson"
+  local f = assert(io.open(dir .. "/index.json", "w"))
+  f:write(cjson.encode { schemaVersion = 2, manifests = { { mediaType = "application/vnd.oci.image.manifest.v1+json",
+    digest = rec.manifest, size = size, annotations = { ["org.opencontainers.image.ref.name"] = rec.ref } } } })
+  f:close()
+  f = assert(io.open(dir .. "/oci-layout", "w"))
+  f:write('{"imageLayoutVersion":"1.0.0"}')
+  f:close()
+  return true
+end
+
+--- nsl.image.list() -> {image, ...}: every recorded image, by name.
+function M.list()
+  return store.refs(store.root())
 end
 
 --- nsl.image.inspect(ref) -> image | nil, message

@@ -45,6 +45,8 @@ local function in_registry_netns(pushes, script, before_script)
   local lines = {
     "set -e", "ip link set lo up", "export REG=" .. T.quote(reg),
     ("docker-registry serve %s > %s/log 2>&1 & echo $! > %s/pid"):format(T.quote(reg .. "/config.yml"), T.quote(reg), T.quote(reg)),
+    -- the registry goes with the script, however it ends
+    ("trap 'kill $(cat %s/pid) 2>/dev/null; wait' EXIT"):format(T.quote(reg)),
     "for i in $(seq 100); do busybox wget -q -O /dev/null http://127.0.0.1:5000/v2/ 2>/dev/null && break; sleep 0.1; done",
   }
   for _, p in ipairs(pushes) do
@@ -55,7 +57,7 @@ local function in_registry_netns(pushes, script, before_script)
   lines[#lines + 1] = "set +e"
   lines[#lines + 1] = ("NSL_IMAGE_STORE=%s %s run %s 2>&1; rc=$?")
     :format(T.quote(work .. "/store"), T.quote(T.bin), T.quote(lua))
-  lines[#lines + 1] = ("kill $(cat %s/pid) 2>/dev/null; wait 2>/dev/null; exit $rc"):format(T.quote(reg))
+  lines[#lines + 1] = "exit $rc"
   write(reg .. "/run.sh", table.concat(lines, "\n") .. "\n")
   local out, ok = T.sh("unshare -n sh " .. T.quote(reg .. "/run.sh"))
   os.remove(lua)

@@ -126,6 +126,12 @@ local container_checks = {
   web = function(out)
     assert.matches("-> hello from web", out, 1, true)
   end,
+  registry = function(out)
+    assert.matches("pushed:  127.0.0.1:5000/demo/web:1", out, 1, true)
+    assert.matches("pulled:  127.0.0.1:5000/demo/web:1, 1 layer", out, 1, true)
+    assert.matches("client:  GET web:8080 -> hello from an image", out, 1, true)
+    assert.matches("client ended:\ttrue\texit\t0", out, 1, true)
+  end,
   sandbox = function(out)
     for _, line in ipairs({ "confinement: seccomp default+custom", "refused: writing outside /tmp",
       "wrote /tmp/scratch", "refused: running a file it wrote", "refused: sockets",
@@ -145,7 +151,7 @@ local container_checks = {
 }
 
 describe("container examples", function()
-  for _, name in ipairs({ "hello", "pipeline", "veth", "bridge", "web", "supervisor", "sandbox" }) do
+  for _, name in ipairs({ "hello", "pipeline", "veth", "bridge", "web", "supervisor", "sandbox", "registry" }) do
     it(name .. ".lua runs as documented and leaves the host as it was", function()
       local before = host_state()
       local out, err, ok = run(name, false)

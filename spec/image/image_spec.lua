@@ -189,6 +189,25 @@ describe("archives skopeo writes", function()
   end
 end)
 
+describe("import and save", function()
+  it("imports a root directory as a one-layer image, and saves it as a layout others read", function()
+    local rec = image.import(base, "spec/imported:1", { config = { Cmd = { "echo", "imported" } } })
+    assert.are.equal(1, #rec.layers)
+    assert.are.equal("imported", (C.capture { image = "spec/imported:1" }))
+    local dir = work .. "/saved"
+    assert.is_true(image.save("spec/imported:1", dir))
+    if os.execute("command -v skopeo >/dev/null") then
+      local out, ok = T.sh("skopeo inspect --raw oci:" .. T.quote(dir))
+      assert.is_true(ok, out)
+      assert.matches('"digest":"' .. rec.config, out, 1, true)
+    end
+    local ok, err = pcall(image.save, "spec/imported:1", dir)
+    assert.is_false(ok)
+    assert.matches("exists", err)
+    assert.are.equal("docker.io/spec/imported:1", image.load(dir)[1].ref)
+  end)
+end)
+
 describe("bad images", function()
   local function refs() return #image.list() end
 

@@ -263,13 +263,36 @@ function M.gc()
   return n
 end
 
---- The container spec a spec with image = REF stands for, and the
+--- The container spec a spec with image = REF (or {REF, pull =
+--- "missing" | "always" | "never", insecure = bool}: pulled first when
+--- asked to) stands for, and the
 --- image's {ref, layers} for the container's record: the image's
 --- layers as a copy-on-write root, its Entrypoint and Cmd (the spec's
 --- command replaces Cmd, its entrypoint Entrypoint), its Env under the
 --- spec's, its WorkingDir unless the spec has a cwd.
+local PULL = { never = true, missing = true, always = true }
+
 function M.container_spec(spec)
-  local img, err = M.inspect(spec.image)
+  local want = spec.image
+  local pull, insecure = "never", false
+  if type(want) == "table" then
+    for k in pairs(want) do
+      if k ~= 1 and k ~= "pull" and k ~= "insecure" then
+        error(("container: image: unknown field '%s' (expected the reference, pull, insecure)"):format(tostring(k)), 0)
+      end
+    end
+    pull, insecure = want.pull or "never", want.insecure == true
+    if not PULL[pull] then error("container: image.pull must be \"never\", \"missing\" or \"always\"", 0) end
+    want = want[1]
+  end
+  if type(want) ~= "string" then
+    error(("container: image must be a reference or {reference, pull = ...} (got %s)"):format(type(want)), 0)
+  end
+  local img, err = M.inspect(want)
+  if pull == "always" or (pull == "missing" and not img) then
+    M.pull(want, { insecure = insecure })
+    img, err = M.inspect(want)
+  end
   if not img then error("container: image: " .. err, 0) end
   local d = img.config_data
   local out = {}

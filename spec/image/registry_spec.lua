@@ -99,10 +99,14 @@ describe("nsl.image.pull from a registry", function()
       print(nsl.container { image = "127.0.0.1:5000/spec/app:1" }:run())
       local by_digest = nsl.image.pull("127.0.0.1:5000/spec/app@" .. rec.manifest, { insecure = true })
       print(by_digest.config == rec.config)
+      -- pulled on demand by the spec
+      assert(nsl.image.remove("127.0.0.1:5000/spec/app:1"))
+      print(nsl.container { image = { "127.0.0.1:5000/spec/app:1", pull = "missing", insecure = true } }:run())
       print(#nsl.readdir(os.getenv("NSL_IMAGE_STORE") .. "/tmp"))
     ]])
     assert.is_true(ok, out)
-    assert.are.equal("127.0.0.1:5000/spec/app:1\t2\npulled from a registry\ntrue\texit\t0\ntrue\n0", out)
+    assert.are.equal("127.0.0.1:5000/spec/app:1\t2\npulled from a registry\ntrue\texit\t0\ntrue\n"
+      .. "pulled from a registry\ntrue\texit\t0\n0", out)
   end)
 
   it("picks this host's image from a manifest list of several platforms", function()

@@ -107,28 +107,6 @@ local function copy(from, to)
   return true
 end
 
---- Adds the file at path as the blob digest of size bytes (size may be
---- nil): copied under tmp/, verified there (so that what is kept is what
---- was checked), renamed into blobs/. A mismatch raises and keeps nothing.
-function M.add_blob(root, path, digest, size)
-  local dest = M.blob_path(root, digest)
-  local st = nsl.lstat(dest)
-  if st and st.type == "file" and (not size or st.size == size) then return dest end
-  local tmp = M.tmp_name(root, "blob")
-  local ok, err = copy(path, tmp)
-  if not ok then os.remove(tmp); serr("copy %s: %s", path, err) end
-  local hex, got = archive().sha256(tmp)
-  if not hex then os.remove(tmp); serr("%s", got) end
-  if "sha256:" .. hex ~= digest or (size and got ~= size) then
-    os.remove(tmp)
-    serr("blob %s does not match its descriptor: its content is sha256:%s, %d bytes (expected %s, %s bytes)",
-      path, hex, got, digest, size and ("%d"):format(size) or "any")
-  end
-  local rok, rerr = os.rename(tmp, dest)
-  if not rok then os.remove(tmp); serr("%s", rerr) end
-  return dest
-end
-
 --- Adds the file at tmp (a name under ROOT/tmp, written by the caller)
 --- as the blob digest of size bytes: verified where it is, renamed into
 --- blobs/; removed on a mismatch, which raises.
@@ -144,6 +122,17 @@ function M.adopt_blob(root, tmp, digest, size)
   local ok, err = os.rename(tmp, dest)
   if not ok then os.remove(tmp); serr("%s", err) end
   return dest
+end
+
+--- Adds the file at path as the blob digest of size bytes (size may be
+--- nil): copied under tmp/, verified there (so that what is kept is what
+--- was checked), renamed into blobs/. A mismatch raises and keeps nothing.
+function M.add_blob(root, path, digest, size)
+  if M.has_blob(root, digest, size) then return M.blob_path(root, digest) end
+  local tmp = M.tmp_name(root, "blob")
+  local ok, err = copy(path, tmp)
+  if not ok then os.remove(tmp); serr("copy %s: %s", path, err) end
+  return M.adopt_blob(root, tmp, digest, size)
 end
 
 --- Whether the store holds the blob digest (of size bytes, when given).

@@ -177,6 +177,8 @@ static void setup_lua(void)
 	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
 	lua_pushcfunction(L, (lua_CFunction)luaopen_nsl_core);
 	lua_setfield(L, -2, "nsl.core");
+	lua_pushcfunction(L, (lua_CFunction)luaopen_nsl_seccomp_compile);
+	lua_setfield(L, -2, "nsl.seccomp_compile");
 	lua_getglobal(L, "package");
 	lua_pushfstring(L, "%s/?.lua", dir);
 	lua_setfield(L, -2, "path");

@@ -122,6 +122,20 @@ describe("an OCI image layout", function()
     assert.are.equal("hello from the top layer\n", io.open(image.inspect("spec/app:1").layer_dirs[2] .. "/etc/hello"):read("a"))
   end)
 
+  it("lets a later layer replace a directory by a file and a file by a directory", function()
+    local a, b = work .. "/swap-a", work .. "/swap-b"
+    mkdirs(a .. "/thing", b .. "/other")
+    write(a .. "/thing/inner", "below")
+    write(a .. "/other", "a file below")
+    write(b .. "/thing", "a file above")
+    write(b .. "/other/inside", "a directory above")
+    I.layout(work .. "/swap", { base, a, b }, { Cmd = { "sh", "-c",
+      "cat /thing; echo; ls /thing/inner 2>&1; cat /other/inside" } }, { name = "spec/swap:1" })
+    image.load(work .. "/swap")
+    assert.are.equal("a file above\nls: /thing/inner: Not a directory\na directory above",
+      (C.capture { image = "spec/swap:1" }))
+  end)
+
   it("loads the same layout again without unpacking again", function()
     local before = count(store .. "/layers")
     image.load(layout, { tag = "spec/app:again" })
@@ -225,6 +239,26 @@ describe("bad images", function()
     assert.is_nil(nsl.lstat(store .. "/layers/" .. info.diff_ids[1]))
     -- the manifest and config, verified, may stay; no layer blob did
     assert.is_true(count(store .. "/blobs/sha256") <= blobs + 2)
+  end)
+
+  it("says so when the disk is full, and leaves the store as it was", function()
+    -- a store on a 2 MB tmpfs, in a mount namespace of a child's own
+    local dir = work .. "/big"
+    mkdirs(work .. "/bigdata")
+    assert(os.execute(("head -c 3000000 /dev/urandom > %s/bigdata/blob"):format(T.quote(work))))
+    I.layout(dir, { work .. "/bigdata" }, { Cmd = { "true" } }, { name = "spec/big:1" })
+    local small = work .. "/small-store"
+    mkdirs(small)
+    local r1, r2, r3 = T.inside({ "mnt" }, function()
+      assert(nsl.mount(nil, "/", nil, "rec,private"))
+      assert(nsl.mount("tmpfs", small, "tmpfs", nil, "size=2m,mode=0700"))
+      image.store(small)
+      local ok, err = pcall(image.load, dir)
+      return ok, err, #image.list() .. " " .. #nsl.readdir(small .. "/tmp") .. " " .. #nsl.readdir(small .. "/layers")
+    end)
+    assert.is_false(r1)
+    assert.matches("No space left on device", r2)
+    assert.are.equal("0 0 0", r3)
   end)
 
   it("refuses a layout with no image for this platform, naming it", function()

@@ -52,6 +52,7 @@ int nsl_landlock_restrict(int ruleset, nsl_error *err);
 
 /* sys.c */
 int nsl_loopback_up(nsl_error *err);
+int nsl_setids(uid_t uid, gid_t gid, nsl_error *err); /* see nsl.setids */
 int nsl_rlimit_resource(const char *name);  /* RLIMIT_*, -1 when unknown */
 
 /* supervise.c */

@@ -325,6 +325,13 @@ static void check_seccomp(lua_State *L, int t, lua_Integer i, int extras, struct
 	st->n[1] = step_bool(L, t, 4);
 }
 
+/* ids uid gid */
+static void check_ids(lua_State *L, int t, lua_Integer i, int extras, struct step *st)
+{
+	st->n[0] = step_int(L, t, i, 3, 0, 4294967294LL);
+	st->n[1] = step_int(L, t, i, 4, 0, 4294967294LL);
+}
+
 /* landlock fs net; landlock_path mask path; landlock_port mask port */
 static void check_landlock(lua_State *L, int t, lua_Integer i, int extras, struct step *st)
 {
@@ -390,6 +397,7 @@ static const struct op_def {
 	[OP_CGROUP] = {"cgroup", 1, check_cgroup},
 	[OP_UNSHARE] = {"unshare", 1, check_unshare},
 	[OP_SECCOMP] = {"seccomp", 2, check_seccomp},
+	[OP_IDS] = {"ids", 2, check_ids},
 	[OP_LANDLOCK] = {"landlock", 2, check_landlock},
 	[OP_LANDLOCK_PATH] = {"landlock_path", 2, check_landlock_path},
 	[OP_LANDLOCK_PORT] = {"landlock_port", 2, check_landlock_port},
@@ -442,7 +450,8 @@ static void check_step(lua_State *L, int t, lua_Integer i, int extras, struct st
  * the process into the cgroup directory dir); unshare namespaces (a list,
  * as nsl.unshare takes);
  * pivot_root path; chroot path; mask path; readonly path; rlimit name soft
- * hard; chdir path in_root; caps mask; nnp; seccomp filter [at_exec]
+ * hard; chdir path in_root; caps mask; nnp; ids uid gid (as nsl.setids);
+ * seccomp filter [at_exec]
  * (installs a filter program, see nsl.seccomp_load; at_exec: as the
  * exec's last act before execve); landlock fs net, then
  * landlock_path mask path and landlock_port mask port, then

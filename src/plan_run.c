@@ -464,6 +464,13 @@ static int run_nnp(struct plan_run *r, const struct step *st)
 	return 0;
 }
 
+static int run_ids(struct plan_run *r, const struct step *st)
+{
+	if (nsl_setids((uid_t)st->n[0], (gid_t)st->n[1], &r->err) < 0)
+		return step_fail(r, st, &r->err);
+	return 0;
+}
+
 static int run_seccomp(struct plan_run *r, const struct step *st)
 {
 	if (st->n[1]) {
@@ -554,6 +561,7 @@ static run_fn *const op_run[OP_COUNT] = {
 	[OP_CGROUP] = run_cgroup,
 	[OP_UNSHARE] = run_unshare,
 	[OP_SECCOMP] = run_seccomp,
+	[OP_IDS] = run_ids,
 	[OP_LANDLOCK] = run_landlock,
 	[OP_LANDLOCK_PATH] = run_landlock,
 	[OP_LANDLOCK_PORT] = run_landlock,

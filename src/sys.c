@@ -228,17 +228,25 @@ int nsl_loopback_up(nsl_error *err)
  * that joined a user namespace does to take an identity mapped in it.
  * @see setresuid(2), setgroups(2)
  */
+int nsl_setids(uid_t uid, gid_t gid, nsl_error *err)
+{
+	if (setgroups(0, NULL) < 0 && errno != EPERM)
+		return nsl_fail(err, errno, "setids: setgroups");
+	if (setresgid(gid, gid, gid) < 0)
+		return nsl_fail(err, errno, "setids: setresgid %u", (unsigned)gid);
+	if (setresuid(uid, uid, uid) < 0)
+		return nsl_fail(err, errno, "setids: setresuid %u", (unsigned)uid);
+	return 0;
+}
+
 static int l_setids(lua_State *L)
 {
 	uid_t uid = (uid_t)nsl_checkrange(L, 1, 0, 4294967294LL, "uid");
 	gid_t gid = (gid_t)nsl_checkrange(L, 2, 0, 4294967294LL, "gid");
 	nsl_checknargs(L, 2);
-	if (setgroups(0, NULL) < 0 && errno != EPERM)
-		return nsl_pusherrno(L, "setids: setgroups");
-	if (setresgid(gid, gid, gid) < 0)
-		return nsl_pusherrno(L, "setids: setresgid %u", (unsigned)gid);
-	if (setresuid(uid, uid, uid) < 0)
-		return nsl_pusherrno(L, "setids: setresuid %u", (unsigned)uid);
+	nsl_error err;
+	if (nsl_setids(uid, gid, &err) < 0)
+		return nsl_pushfail(L, &err);
 	lua_pushboolean(L, 1);
 	return 1;
 }

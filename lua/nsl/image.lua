@@ -269,7 +269,62 @@ end
 --- image's {ref, layers} for the container's record: the image's
 --- layers as a copy-on-write root, its Entrypoint and Cmd (the spec's
 --- command replaces Cmd, its entrypoint Entrypoint), its Env under the
---- spec's, its WorkingDir unless the spec has a cwd.
+--- spec's, its WorkingDir unless the spec has a cwd, its User (uid and
+--- gid for the command's process, resolved in the image).
+-- The file at rel (such as "etc/passwd") of the root the layers make
+-- (top first): the topmost layer's, unless a layer above deleted it.
+local function layer_file(tops, rel)
+  for _, dir in ipairs(tops) do
+    local st = nsl.lstat(dir .. "/" .. rel)
+    if st then
+      if st.type ~= "file" then return nil end -- a whiteout, or not a file
+      local f = io.open(dir .. "/" .. rel)
+      if not f then return nil end
+      local text = f:read("a")
+      f:close()
+      return text
+    end
+  end
+  return nil
+end
+
+-- The number of name in a passwd or group text (field 3), or nil.
+local function id_in(text, name)
+  for line in (text or ""):gmatch("[^\n]+") do
+    local n, id = line:match("^([^:]*):[^:]*:(%d+):")
+    if n == name then return tonumber(id), line end
+  end
+  return nil
+end
+
+--- The uid and gid an image's User ("name", "uid", "name:group",
+--- "uid:gid", ...) stands for, resolved in the image's /etc/passwd and
+--- /etc/group; raises naming what is not there.
+function M.resolve_user(user, tops, ref)
+  if user == nil or user == "" then return nil end
+  local u, g = tostring(user):match("^([^:]+):?(.*)$")
+  if not u then error(("image %s: User %q is not name[:group] or uid[:gid]"):format(ref, user), 0) end
+  local uid, gid = tonumber(u:match("^%d+$")), nil
+  local passwd = layer_file(tops, "etc/passwd")
+  if not uid then
+    local line
+    uid, line = id_in(passwd, u)
+    if not uid then error(("image %s: user %q is not in its /etc/passwd"):format(ref, u), 0) end
+    gid = tonumber(line:match("^[^:]*:[^:]*:%d+:(%d+):"))
+  elseif g == "" then
+    -- a uid alone: its passwd line's group, if it has one
+    for line in (passwd or ""):gmatch("[^\n]+") do
+      local id, pg = line:match("^[^:]*:[^:]*:(%d+):(%d+):")
+      if tonumber(id) == uid then gid = tonumber(pg); break end
+    end
+  end
+  if g ~= "" then
+    gid = tonumber(g:match("^%d+$")) or id_in(layer_file(tops, "etc/group"), g)
+    if not gid then error(("image %s: group %q is not in its /etc/group"):format(ref, g), 0) end
+  end
+  return uid, gid or 0
+end
+
 local PULL = { never = true, missing = true, always = true }
 
 function M.container_spec(spec)
@@ -302,6 +357,7 @@ function M.container_spec(spec)
   local lowers = {}
   for i = #img.layer_dirs, 1, -1 do lowers[#lowers + 1] = img.layer_dirs[i] end
   out.rootfs = { image = lowers, writable = true }
+  local uid, gid = M.resolve_user(d.user, lowers, img.ref)
   local entry = spec.entrypoint
   if entry == nil then entry = d.entrypoint end
   if type(entry) == "string" then entry = { entry } end
@@ -324,7 +380,7 @@ function M.container_spec(spec)
     out.env = env
   end
   if spec.cwd == nil and d.cwd and d.cwd ~= "" then out.cwd = d.cwd end
-  return out, { ref = img.ref, layers = img.layers }
+  return out, { ref = img.ref, layers = img.layers, uid = uid, gid = gid }
 end
 
 return M

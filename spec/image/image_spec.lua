@@ -203,6 +203,38 @@ describe("archives skopeo writes", function()
   end
 end)
 
+describe("an image's User", function()
+  local function image_with_user(user, name)
+    local dir = work .. "/user-" .. name
+    mkdirs(dir .. "/etc")
+    write(dir .. "/etc/passwd", "root:x:0:0:root:/root:/bin/sh\nweb:x:1234:2345:web:/srv:/bin/sh\n")
+    write(dir .. "/etc/group", "root:x:0:\nweb:x:2345:\nstaff:x:50:\n")
+    I.layout(work .. "/user-layout-" .. name, { base, dir }, { User = user, Cmd = { "sh", "-c",
+      "id -u; id -g; grep -E '^Cap(Prm|Eff)' /proc/self/status" } }, { name = "spec/user:" .. name })
+    image.load(work .. "/user-layout-" .. name)
+    return "spec/user:" .. name
+  end
+
+  it("runs the command as the user it names, resolved in the image, with no capabilities", function()
+    local out, ok = C.capture { image = image_with_user("web", "name") }
+    assert.is_true(ok, out)
+    assert.are.equal("1234\n2345\nCapPrm:\t0000000000000000\nCapEff:\t0000000000000000", out)
+    out = C.capture { image = image_with_user("1234:staff", "uidgroup") }
+    assert.matches("^1234\n50\n", out)
+    out = C.capture { image = image_with_user("77", "uid") }
+    assert.matches("^77\n0\n", out)
+  end)
+
+  it("refuses a user or group the image does not have, naming it", function()
+    local ok, err = pcall(nsl.container, { image = image_with_user("nobody-here", "missing") })
+    assert.is_false(ok)
+    assert.matches('user "nobody%-here" is not in its /etc/passwd', err)
+    ok, err = pcall(nsl.container, { image = image_with_user("web:nogroup", "missinggroup") })
+    assert.is_false(ok)
+    assert.matches('group "nogroup" is not in its /etc/group', err)
+  end)
+end)
+
 describe("import and save", function()
   it("imports a root directory as a one-layer image, and saves it as a layout others read", function()
     local rec = image.import(base, "spec/imported:1", { config = { Cmd = { "echo", "imported" } } })

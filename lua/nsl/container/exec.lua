@@ -21,7 +21,8 @@ local function exec_settings(self)
     return { env = cfg.env, cwd = cfg.cwd, capmask = cfg.capmask, user = cfg.ns.user,
       pivot_root = h.pivot_root, new_session = h.new_session, resolve_cwd = h.resolve_cwd,
       capabilities = h.capabilities, no_new_privs = h.no_new_privs,
-      filter = cfg.seccomp, landlock = cfg.landlock }
+      filter = cfg.seccomp, landlock = cfg.landlock,
+      ids = cfg.image and cfg.image.uid and { cfg.image.uid, cfg.image.gid } or nil }
   end
   local x = self._rec.exec
   -- a record keeps the policy, not the program: compiled again (once)
@@ -101,6 +102,7 @@ local function enter(r)
     -- before the capabilities go when there is no no_new_privs
     if not x.no_new_privs then confine(x) end
     if x.capabilities then assert(nsl.caps_limit(x.capmask)) end
+    if x.ids then assert(nsl.setids(x.ids[1], x.ids[2])) end
     if x.no_new_privs then
       assert(nsl.no_new_privs())
       confine(x)

@@ -342,6 +342,7 @@ local function new_record(cfg)
       resolve_cwd = h.resolve_cwd, capabilities = h.capabilities,
       no_new_privs = h.no_new_privs,
       seccomp = cfg.seccomp and { policy = cfg.seccomp.policy, capmask = cfg.seccomp.capmask },
+      ids = cfg.image and cfg.image.uid and { cfg.image.uid, cfg.image.gid } or nil,
       landlock = cfg.landlock,
     },
   }

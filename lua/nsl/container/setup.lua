@@ -152,6 +152,9 @@ local function child_steps(cfg, pre)
   -- CAP_SYS_ADMIN: then they come before the capabilities are limited
   if not h.no_new_privs then confine_steps(cfg, add) end
   if h.capabilities then add { "caps", "capabilities", cfg.capmask } end
+  -- an image's User: the ids change last, once the capabilities are set
+  -- (setgroups needs CAP_SETGID; a non-zero uid then keeps none)
+  if cfg.image and cfg.image.uid then add { "ids", ("user %d:%d"):format(cfg.image.uid, cfg.image.gid), cfg.image.uid, cfg.image.gid } end
   if h.no_new_privs then add { "nnp", "no_new_privs" } end
   add { "ready", "ready" }
   return s

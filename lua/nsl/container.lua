@@ -234,7 +234,7 @@ function Container:stop(grace)
   if type(grace) ~= "number" or grace < 0 then error("stop: grace must be a number of seconds", 2) end
   local target = watch_pid(self)
   local fd = target and nsl.pidfd(target)
-  self:kill("TERM")
+  self:kill((self._cfg and self._cfg.stop_signal) or (self._rec and self._rec.stop_signal) or "TERM")
   if fd then
     local deadline = nsl.time() + grace
     while nsl.time() < deadline and #nsl.poll({ fd }, deadline - nsl.time()) == 0 do end

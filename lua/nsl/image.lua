@@ -380,6 +380,7 @@ function M.container_spec(spec)
     out.env = env
   end
   if spec.cwd == nil and d.cwd and d.cwd ~= "" then out.cwd = d.cwd end
+  if spec.stop_signal == nil and d.stop_signal then out.stop_signal = d.stop_signal end
   return out, { ref = img.ref, layers = img.layers, uid = uid, gid = gid }
 end
 

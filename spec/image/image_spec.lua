@@ -235,6 +235,27 @@ describe("an image's User", function()
   end)
 end)
 
+describe("an image's StopSignal", function()
+  it("is the signal c:stop() sends first; the spec's stop_signal wins", function()
+    local dir = work .. "/stopsig"
+    I.layout(dir, { base }, { StopSignal = "SIGINT", Cmd = { "sh", "-c",
+      "trap 'echo got INT; exit 7' INT; trap 'echo got TERM; exit 8' TERM; while :; do sleep 0.05; done" } },
+      { name = "spec/stopsig:1" })
+    image.load(dir)
+    for _, case in ipairs({ { nil, 7 }, { "TERM", 8 } }) do
+      local c = assert(nsl.container { image = "spec/stopsig:1", stop_signal = case[1] })
+      finally(function() c:destroy() end)
+      assert(c:start())
+      nsl.sleep(0.3)
+      local _, how, n = c:stop(5)
+      assert.are.same({ "exit", case[2] }, { how, n })
+    end
+    local ok, err = pcall(nsl.container, { image = "spec/stopsig:1", stop_signal = "RTMIN" })
+    assert.is_false(ok)
+    assert.matches("stop_signal must be TERM, INT", err)
+  end)
+end)
+
 describe("import and save", function()
   it("imports a root directory as a one-layer image, and saves it as a layout others read", function()
     local rec = image.import(base, "spec/imported:1", { config = { Cmd = { "echo", "imported" } } })

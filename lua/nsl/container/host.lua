@@ -332,7 +332,7 @@ local function new_record(cfg)
     owner = nsl.getpid(), boot = state.boot_id(),
     detached = cfg.detach and true or nil, started = nsl.time("real"),
     command = command, hostname = cfg.hostname, namespaces = cfg.ns_list,
-    stop_timeout = cfg.stop_timeout,
+    stop_timeout = cfg.stop_timeout, stop_signal = cfg.stop_signal,
     net = type(cfg.net) == "string" and cfg.net or cfg.network.mode,
     confinement = confinement(cfg),
     image = cfg.image and cfg.image.ref, image_layers = cfg.image and cfg.image.layers,

@@ -62,7 +62,7 @@ local FIELDS = {
   "name", "rootfs", "hostname", "namespaces", "user", "mounts", "net", "env",
   "cwd", "capabilities", "limits", "rlimits", "command", "init", "setup",
   "on_start", "hardening", "detach", "stop_timeout", "seccomp", "landlock",
-  "image", "entrypoint",
+  "image", "entrypoint", "stop_signal",
 }
 local FIELD_SET = {}
 for _, f in ipairs(FIELDS) do FIELD_SET[f] = true end
@@ -439,7 +439,10 @@ local function check_mounts(spec, cfg)
   end
 end
 
--- the process: stop_timeout, init, hooks, command.
+local STOP_SIGNALS = { TERM = true, INT = true, HUP = true, QUIT = true, USR1 = true, USR2 = true,
+  WINCH = true }
+
+-- the process: stop_timeout, stop_signal, init, hooks, command.
 local function check_process(spec, cfg)
   local ns = cfg.ns
   if spec.stop_timeout ~= nil then
@@ -449,6 +452,15 @@ local function check_process(spec, cfg)
     end
   end
   cfg.stop_timeout = spec.stop_timeout or 10
+  -- the signal c:stop() and `nsl kill NAME` send first: one nsl-init
+  -- passes on (the command's own PID 1 would get any)
+  if spec.stop_signal ~= nil then
+    local sig = tostring(spec.stop_signal):upper():gsub("^SIG", "")
+    if not STOP_SIGNALS[sig] then
+      spec_error("stop_signal must be TERM, INT, HUP, QUIT, USR1, USR2 or WINCH (got %s)", tostring(spec.stop_signal))
+    end
+    cfg.stop_signal = sig
+  end
   -- An init of nsl's is PID 1 by default: the command's parent-death
   -- signal goes at its first change of uid or gid (su-exec, gosu), the
   -- init's does not, and the pid namespace dies with the init. init =

@@ -659,7 +659,8 @@ static int by_path_then_seq(const void *x, const void *y)
  * member replaced is skipped. */
 static int finish_dirs(struct unpack *u)
 {
-	qsort(u->dirs, u->ndirs, sizeof *u->dirs, by_path_then_seq);
+	if (u->ndirs > 1)
+		qsort(u->dirs, u->ndirs, sizeof *u->dirs, by_path_then_seq);
 	for (size_t i = u->ndirs; i-- > 0;) {
 		struct dir_rec *d = &u->dirs[i];
 		if (i + 1 < u->ndirs && strcmp(d->path, u->dirs[i + 1].path) == 0)

@@ -7,7 +7,7 @@ local C = require "container_helpers"
 local I = require "image_helpers"
 local image = require "nsl.image"
 
-local work, store, base
+local work, store, base, busybox
 
 local function mkdirs(...)
   for _, p in ipairs({ ... }) do assert(os.execute("mkdir -p " .. T.quote(p))) end
@@ -30,16 +30,15 @@ setup(function()
   -- the bottom layer: a busybox root
   base = work .. "/base"
   mkdirs(base)
-  assert(os.execute(("cp -a %s/. %s/"):format(T.quote(C.busybox_root()), T.quote(base))))
+  busybox = C.busybox_root()
+  assert(os.execute(("cp -a %s/. %s/"):format(T.quote(busybox), T.quote(base))))
 end)
 
 teardown(function()
   local left = C.children()
   image.store(nil)
   os.execute("rm -rf " .. T.quote(work))
-  for _, d in ipairs(nsl.readdir("/tmp") or {}) do
-    if d:match("^nsl%-spec%-root%-") then os.execute("rm -rf /tmp/" .. d) end
-  end
+  C.remove(busybox)
   assert.are.same({}, left)
 end)
 

@@ -8,7 +8,7 @@ local T = require "nsltest"
 local C = require "container_helpers"
 local I = require "image_helpers"
 
-local work, base, layout, have_tools
+local work, base, layout, have_tools, busybox
 
 local function mkdirs(...)
   for _, p in ipairs({ ... }) do assert(os.execute("mkdir -p " .. T.quote(p))) end
@@ -70,7 +70,8 @@ setup(function()
   work = assert(nsl.mkdtemp("/tmp/nsl-spec-registry-"))
   base = work .. "/base"
   mkdirs(base, work .. "/top/etc")
-  assert(os.execute(("cp -a %s/. %s/"):format(T.quote(C.busybox_root()), T.quote(base))))
+  busybox = C.busybox_root()
+  assert(os.execute(("cp -a %s/. %s/"):format(T.quote(busybox), T.quote(base))))
   write(work .. "/top/etc/motd", "pulled from a registry\n")
   layout = work .. "/layout"
   I.layout(layout, { base, work .. "/top" }, { Cmd = { "cat", "/etc/motd" } })
@@ -79,9 +80,7 @@ end)
 teardown(function()
   local left = C.children()
   os.execute("rm -rf " .. T.quote(work))
-  for _, d in ipairs(nsl.readdir("/tmp") or {}) do
-    if d:match("^nsl%-spec%-root%-") then os.execute("rm -rf /tmp/" .. d) end
-  end
+  C.remove(busybox)
   assert.are.same({}, left)
 end)
 

@@ -8,9 +8,9 @@
 -- write: also created, written, truncated, renamed, removed; exec: also
 -- executed. Everything else beneath /, of every right the kernel's
 -- Landlock ABI knows, is refused. connect and bind: the TCP ports that may
--- be connected to and bound (Landlock ABI 4, Linux 6.7); with either
--- given, every other TCP port is refused. The rules are taken at the
--- container's paths, after its root is in place.
+-- be connected to and bound (Landlock ABI 4, Linux 6.7); each, when
+-- given, refuses its kind (connecting, binding) on every other port. The
+-- rules are taken at the container's paths, after its root is in place.
 --
 -- The kernel's ABI is looked at when a container starts. What it lacks
 -- refuses the start, unless best_effort = true: then what it lacks is

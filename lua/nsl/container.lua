@@ -79,7 +79,7 @@ Container.__index = Container
 -- cost of a record.
 local function persists(cfg)
   return cfg.name or cfg.detach or cfg.limits or cfg.network.mode == "bridge"
-    or cfg.root.kind ~= "dir"
+    or (cfg.root.kind ~= "dir" and not cfg.root.ephemeral)
 end
 
 -- Claims the container's first record; true, or nil and why.
@@ -91,7 +91,7 @@ local function first_record(self, cfg, rec)
   -- root's state directory).
   if cfg.limits then rec.cgroup = rec.id end
   if cfg.network.mode == "bridge" then rec.network = fields(cfg.network) end
-  if cfg.root.kind ~= "dir" then rec.root_owner = rec.id end
+  if cfg.root.kind ~= "dir" and not cfg.root.ephemeral then rec.root_owner = rec.id end
   local cok, cerr = state.claim(rec.id, rec, host.release_record)
   if not cok then return nil, "name: " .. cerr end
   self._id = rec.id
@@ -121,7 +121,14 @@ local function hold_host(self, cfg, rec, persist)
     self._cg = cg
     rec.cgroup_paths = cg:dirs()
   end
-  if persist and (rec.root or rec.cgroup) then state.write(rec.id, rec) end
+  -- Written now only when a sweeper would need more than the first
+  -- record to release what was just made: a cgroup's paths, an overlay's
+  -- work directory beside its upper, a kept upper. A temporary overlay
+  -- (an image's) is found by its owner id alone (rootfs.sweep), and the
+  -- record written once the process runs names it whole: one write less
+  -- per start.
+  local r = rec.root
+  if persist and (rec.cgroup or (r and (r.work_dir or r.keep))) then state.write(rec.id, rec) end
   self._network = cfg.network
   return true
 end

@@ -112,6 +112,30 @@ end
 
 local IMAGE_FIELDS = { image = true, writable = true, upper = true, keep = true, size = true }
 
+-- Where a container's temporary overlay (no upper directory to keep) is
+-- built: a tmpfs mounted over this directory of the caller's runtime
+-- directory (/run/nsl/rootfs) in the container's own mount namespace.
+-- The host then holds nothing of the root, so the start needs no record
+-- for it and a killed script leaves nothing behind. nil when the caller
+-- has no runtime directory of its own (each root then gets a state
+-- directory, as a kept one does).
+local function ephemeral_base()
+  local base, own = state_base()
+  if not own then return nil end
+  return base
+end
+
+--- For a root that will be mounted only in a mount namespace of its own
+--- (a container's): a temporary overlay is then built over the shared
+--- base directory (above) rather than in a state directory of its own.
+--- Two such roots must not be mounted in one mount namespace.
+function Root:own_namespace()
+  if self.kind == "overlay" and not self.upper_dir and not self.keep and not self.prepared then
+    self.ephemeral = ephemeral_base() ~= nil
+  end
+  return self
+end
+
 -- Characters that the overlay mount options cannot carry in a path.
 local function check_overlay_path(path, what)
   if path:find("[,:\\]") or path:find("%s") then
@@ -213,6 +237,18 @@ function Root:prepare(owner, host_root)
       error("rootfs: the host's / cannot be a container's root; use nsl.rootfs.host() for its programs read-only", 2)
     end
     if host_root and not self.readonly then check_private(self.path, "") end
+  elseif self.kind == "overlay" and self.ephemeral then
+    for i, l in ipairs(self.lowers or { self.image }) do
+      local what = self.lowers and ("rootfs.image[%d]"):format(i) or "rootfs.image"
+      require_dir(l, what)
+      check_overlay_path(l, what)
+    end
+    local base = ephemeral_base()
+    local d, err = base and nsl.owned_dir(base, { create = 448, private = true })
+    if not d then error(("rootfs: state directory: %s"):format(err or "none"), 2) end
+    d:close()
+    check_overlay_path(base, "rootfs state directory")
+    self.tmp_base = base
   elseif self.kind == "overlay" then
     for i, l in ipairs(self.lowers or { self.image }) do
       local what = self.lowers and ("rootfs.image[%d]"):format(i) or "rootfs.image"
@@ -330,13 +366,14 @@ function Root:plan_steps()
   -- rootless, overlayfs keeps its marks (opaque directories, as an
   -- image's layers have them) in user.overlay.* xattrs
   if nsl.geteuid() ~= 0 then lowerdir = lowerdir .. ",userxattr" end
+  local tmp = self.tmp_base or self.state
   if self.readonly then
     -- layers without an upper: a read-only overlay
-    steps[1] = { "mount", "rootfs", "tmpfs", self.state, "tmpfs", "nodev", "mode=0755" }
-    steps[2] = { "mkdir", "rootfs", self.state .. "/merged", 493 }
-    steps[3] = { "mount", "rootfs", "overlay", self.state .. "/merged", "overlay", "nodev,ro",
+    steps[1] = { "mount", "rootfs", "tmpfs", tmp, "tmpfs", "nodev", "mode=0755" }
+    steps[2] = { "mkdir", "rootfs", tmp .. "/merged", 493 }
+    steps[3] = { "mount", "rootfs", "overlay", tmp .. "/merged", "overlay", "nodev,ro",
       "lowerdir=" .. lowerdir }
-    return steps, self.state .. "/merged"
+    return steps, tmp .. "/merged"
   end
   if self.keep then
     upper, work, merged = self.state .. "/upper", self.state .. "/work", self.state .. "/merged"
@@ -345,9 +382,9 @@ function Root:plan_steps()
   else
     -- A temporary upper layer lives on a tmpfs of the container's own
     -- mount namespace: it vanishes with the container, however it ends.
-    steps[1] = { "mount", "rootfs", "tmpfs", self.state, "tmpfs", "nodev",
+    steps[1] = { "mount", "rootfs", "tmpfs", tmp, "tmpfs", "nodev",
                  "mode=0755" .. (self.size and (",size=" .. self.size) or "") }
-    upper, work, merged = self.state .. "/upper", self.state .. "/work", self.state .. "/merged"
+    upper, work, merged = tmp .. "/upper", tmp .. "/work", tmp .. "/merged"
     for _, d in ipairs { upper, work, merged } do steps[#steps + 1] = { "mkdir", "rootfs", d, 493 } end
   end
   steps[#steps + 1] = { "mount", "rootfs", "overlay", merged, "overlay", "nodev",

@@ -141,17 +141,17 @@ describe("the leftover check", function()
       local c = nsl.container(full_spec(name, { setup = function() assert(os.execute("sleep 60 &")) end }))
       local watch, ok, err = C.watch(function() return c:start() end)
       assert(ok, err)
-      -- a mount and a descriptor on the caller's side, which no start makes
-      local dir
-      for _, d in ipairs(watch.dirs) do
-        if d:find("^/run/nsl/rootfs/") then dir = d end
-      end
+      -- a mount and a descriptor on the caller's side, which no start
+      -- makes (a container's temporary overlay leaves nothing on the host:
+      -- its tmpfs is over /run/nsl/rootfs in the container's namespace)
+      local dir = assert(nsl.mkdtemp("/run/nsl/rootfs/spec-"))
       assert(nsl.mount("tmpfs", dir, "tmpfs"))
       local fd = assert(nsl.open("/dev/null"))
       local opts = { name = name, bridge = name, root = image }
       local held = C.leftovers(before, watch, opts)
       nsl.close(fd)
       assert(nsl.umount(dir))
+      assert(nsl.rmdir(dir))
       c:destroy()
       return table.concat(held, "\n"), table.concat(C.leftovers(before, watch, opts), "\n")
     end)
@@ -161,8 +161,7 @@ describe("the leftover check", function()
       "^child process %d+$",
       "^link " .. name .. "$",                     -- the bridge
       "^link nsl%x+$",                             -- the host's end of the veth
-      "^mount /run/nsl/rootfs/root%-[%w_.%-]+$",
-      "^directory /run/nsl/rootfs/root%-[%w_.%-]+$",     -- the overlay's state
+      "^mount /run/nsl/rootfs/spec%-[%w_.%-]+$",
       "^lease directory /run/nsl/net/" .. name .. "@%d+$",
       "^cgroup /sys/fs/cgroup/%w*/?nsl/" .. name .. "$",  -- v2, or a v1 hierarchy
       "^state record /run/nsl/containers/" .. name .. "$",

@@ -524,7 +524,7 @@ local function check_root(spec, cfg)
   if spec.rootfs == nil then spec_error("rootfs is missing (a directory, or nsl.rootfs.busybox(dir), ...)") end
   local ok2, r = pcall(checked, "rootfs", rootfs.resolve, spec.rootfs)
   if not ok2 then error("container: " .. tostring(r), 0) end
-  cfg.root = r
+  cfg.root = r:own_namespace()
   local dir = r:inspect_dir()
   if dir then
     local st, err = nsl.lstat(dir)

@@ -260,6 +260,11 @@ function M.gc()
       end
     end
   end
+  -- the short links of layers that are gone
+  for _, short in ipairs(nsl.readdir(root .. "/l") or {}) do
+    local target = nsl.readlink(root .. "/l/" .. short)
+    if target and not nsl.lstat(root .. "/l/" .. target) then os.remove(root .. "/l/" .. short) end
+  end
   return n
 end
 
@@ -356,6 +361,11 @@ function M.container_spec(spec)
   if spec.rootfs ~= nil then error("container: give image or rootfs, not both", 0) end
   local lowers = {}
   for i = #img.layer_dirs, 1, -1 do lowers[#lowers + 1] = img.layer_dirs[i] end
+  -- overlay takes its options in one page: many layers go by short links
+  if #table.concat(lowers, ":") > 3000 then
+    local root = store.root()
+    for i = #img.layers, 1, -1 do lowers[#img.layers - i + 1] = store.short_layer_path(root, img.layers[i]) end
+  end
   out.rootfs = { image = lowers, writable = true }
   local uid, gid = M.resolve_user(d.user, lowers, img.ref)
   local entry = spec.entrypoint

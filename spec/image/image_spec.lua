@@ -135,6 +135,21 @@ describe("an OCI image layout", function()
       (C.capture { image = "spec/swap:1" }))
   end)
 
+  it("stacks more layers than one overlay mount's options could name in full", function()
+    local dirs = { base }
+    for i = 1, 60 do
+      local d = ("%s/many/%02d"):format(work, i)
+      mkdirs(d .. "/layers")
+      write(("%s/layers/%02d"):format(d, i), tostring(i))
+      dirs[#dirs + 1] = d
+    end
+    I.layout(work .. "/many-layout", dirs, { Cmd = { "sh", "-c", "ls /layers | wc -l; cat /layers/60" } },
+      { name = "spec/many:1" })
+    image.load(work .. "/many-layout")
+    assert.are.equal(61, #image.inspect("spec/many:1").layers)
+    assert.are.equal("60\n60", (C.capture { image = "spec/many:1" }))
+  end)
+
   it("loads the same layout again without unpacking again", function()
     local before = count(store .. "/layers")
     image.load(layout, { tag = "spec/app:again" })

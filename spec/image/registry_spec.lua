@@ -108,6 +108,25 @@ describe("nsl.image.pull from a registry", function()
       .. "pulled from a registry\ntrue\texit\t0\n0", out)
   end)
 
+  it("lets two processes pull the same image at once: both end whole, nothing doubled", function()
+    local out, ok = in_registry_netns({ { "oci:" .. layout, "spec/app:1" } }, [[
+      local nsl = require "nsl"
+      local pids = {}
+      for i = 1, 2 do
+        pids[i] = assert(nsl.clone({}, function()
+          local ok = pcall(nsl.image.pull, "127.0.0.1:5000/spec/app:1", { insecure = true })
+          return ok and 0 or 1
+        end))
+      end
+      for i = 1, 2 do print(nsl.wait(pids[i])) end
+      local store = os.getenv("NSL_IMAGE_STORE")
+      print(#nsl.image.list(), #nsl.readdir(store .. "/layers"), #nsl.readdir(store .. "/tmp"))
+      print(nsl.container { image = "127.0.0.1:5000/spec/app:1" }:run())
+    ]])
+    assert.is_true(ok, out)
+    assert.are.equal("true\texit\t0\ntrue\texit\t0\n1\t2\t0\npulled from a registry\ntrue\texit\t0", out)
+  end)
+
   it("picks this host's image from a manifest list of several platforms", function()
     local other = work .. "/layout-s390x"
     I.layout(other, { work .. "/top" }, { Cmd = { "false" } }, { arch = "s390x" })

@@ -179,6 +179,22 @@ function M.add_layer(root, blob_path, diff_id, progress)
   return dest
 end
 
+--- A short path to the layer diff_id for overlay's options, whose whole
+--- text one mount takes at most a page of: ROOT/l/<12 hex digits>, a link
+--- to layers/<hex> made on first use (as podman's l/ directory). The
+--- full path when the short name is another layer's.
+function M.short_layer_path(root, diff_id)
+  local hex = hex_of(diff_id)
+  local short = root .. "/l/" .. hex:sub(1, 12)
+  local target = "../layers/" .. hex
+  if not nsl.lstat(root .. "/l") then nsl.mkdir(root .. "/l", 448) end
+  local have = nsl.readlink(short)
+  if have == target then return short end
+  if have == nil and nsl.symlink(target, short) then return short end
+  if nsl.readlink(short) == target then return short end -- made by another process meanwhile
+  return M.layer_path(root, diff_id)
+end
+
 --- Removes path (beneath root) and all in it, following no link.
 function M.remove_tree(root, path)
   local rel = path:sub(#root + 2)

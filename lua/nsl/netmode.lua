@@ -316,6 +316,39 @@ function Network:_setup_veth(pid)
   self:_setup_inside(pid)
 end
 
+-- The mark of a gateway address nsl added to a bridge it found (one per
+-- gateway: a bridge may carry several subnets).
+local function gateway_mark(root, network)
+  return root .. "/.gateway-" .. network.gateway
+end
+
+-- A bridge nsl did not make now (someone's, or nsl's with another
+-- subnet): the gateway's address must be on it, or the containers' default
+-- route leads nowhere. Added when the bridge has no address in the
+-- subnet, and marked, so that the last container of that subnet removes
+-- it; another address of the bridge in the subnet is refused, naming it.
+function Network:_ensure_gateway(l)
+  local want = self.gateway .. "/" .. self.subnet.len
+  for _, a in ipairs(l.addrs or {}) do
+    if a == want then return end
+  end
+  for _, a in ipairs(l.addrs or {}) do
+    local ip = a:match("^([%d.]+)/")
+    if ip and same_net(ipv4(ip), self.subnet.ip, self.subnet.len) then
+      error(("bridge %s: its address in %s is %s, not the gateway %s (give net.gateway = %q)")
+        :format(self.bridge, self.subnet.text, a, self.gateway, ip), 0)
+    end
+  end
+  local mark = gateway_mark(lease_root(self), self)
+  local f = io.open(mark, "w")
+  if f then f:write(want, "\n"); f:close() end
+  local ok, err, code = net.addr_add(self.bridge, want)
+  if not ok and code ~= 17 then
+    os.remove(mark)
+    step("bridge " .. self.bridge .. " gateway address " .. want, nil, err)
+  end
+end
+
 -- The bridge, created with the gateway's address when it is not there.
 function Network:_ensure_bridge()
   local l = find_link(self.bridge)
@@ -323,6 +356,7 @@ function Network:_ensure_bridge()
     if l.kind ~= "bridge" then
       error(("bridge %s: an interface of that name exists and is a %s, not a bridge"):format(self.bridge, l.kind or "device"), 0)
     end
+    self:_ensure_gateway(l)
     return
   end
   -- Whoever ends last removes a bridge nsl made: the mark says nsl made
@@ -455,6 +489,14 @@ function Network:cleanup()
     end
   end
   if root then
+    -- a gateway address nsl added to a bridge it found, once no container
+    -- of that subnet is left
+    local gmark = self.gateway and gateway_mark(root, self)
+    if gmark and not any_leased(root, self.subnet) and read_file(gmark) then
+      local gw = read_file(gmark):match("%S+")
+      if gw and link(self.bridge) then net.addr_del(self.bridge, gw, where or nil) end
+      os.remove(gmark)
+    end
     local mark = root .. "/.created"
     if not any_leased(root, self.subnet) and read_file(mark) then
       local l = link(self.bridge)

@@ -305,6 +305,38 @@ describe("net = {veth = ...}", function()
 end)
 
 describe("net = {bridge = ...}", function()
+  it("puts the gateway on a bridge it did not make, and takes it off after the last container", function()
+    -- issue 15's defect: a bridge made by someone else got no gateway
+    -- address, and the containers' default route led nowhere
+    local had, pinged, after, still, err = T.inside({ "net" }, function()
+      local br, sub = "nslgw0", "10.209.3."
+      assert(os.execute("ip link add " .. br .. " type bridge && ip link set " .. br .. " up"))
+      local p, release = waiting_child()
+      local a = netmode.check { bridge = br, subnet = sub .. "0/24" }
+      assert(a:setup(p))
+      local had_gw = has_addr(link(br), sub .. "1/24")
+      local reached = ping_from(p, sub .. "1")
+      release()
+      assert(a:cleanup())
+      local after_gw = has_addr(link(br), sub .. "1/24")
+      local kept = link(br) ~= nil
+      -- the bridge has another address in that subnet: refused, naming it
+      assert(os.execute("ip addr add " .. sub .. "254/24 dev " .. br))
+      local p2, release2 = waiting_child()
+      local b = netmode.check { bridge = br, subnet = sub .. "0/24" }
+      local ok, why = pcall(b.setup, b, p2)
+      release2()
+      b:cleanup()
+      return had_gw, reached, after_gw, kept, not ok and why or "set up"
+    end)
+    assert.is_true(had)
+    assert.is_true(pinged)
+    assert.is_false(after)
+    assert.is_true(still)
+    assert.matches("bridge nslgw0: its address in 10.209.3.0/24 is 10.209.3.254/24, not the gateway 10.209.3.1 "
+      .. '%(give net.gateway = "10.209.3.254"%)', err)
+  end)
+
   it("creates the bridge, gives each container its own address, and removes all of it", function()
     local br = ifname()
     local sub = subnet24()

@@ -597,10 +597,15 @@ static int one_entry(struct unpack *u, struct archive *a, struct archive_entry *
 		            (long long)u->entries + 1);
 	char rel[PATH_MAX], parent_rel[PATH_MAX];
 	int dot;
+	mode_t type = archive_entry_filetype(e);
+	/* "/" as a directory is the layer's root (umoci writes it): the
+	 * directory itself, as "./" is; any other absolute name is refused */
+	if (member[0] == '/' && member[strspn(member, "/")] == '\0' && type == AE_IFDIR &&
+	    !archive_entry_hardlink(e))
+		return 0;
 	const char *why = normalize(member, rel, &dot);
 	if (why)
 		return fail(u, member, 0, "refused: it %s", why);
-	mode_t type = archive_entry_filetype(e);
 	const char *hardlink = archive_entry_hardlink(e);
 	if (!*rel || dot) {
 		if (type == AE_IFDIR && !hardlink)

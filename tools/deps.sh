@@ -6,7 +6,7 @@ set -eu
 # libc6-dev: also libc.a, for the static nsl-monitor (gcc only recommends it)
 PACKAGES="make gcc libc6-dev pkg-config lua5.4 liblua5.4-dev libnl-3-dev libnl-route-3-dev
 libcap-dev libseccomp-dev libarchive-dev nettle-dev libcurl4-openssl-dev lua-cjson lua-busted busybox-static iproute2 util-linux procps iputils-ping groff-base attr
-skopeo docker-registry
+skopeo docker-registry podman umoci
 clang libclang-rt-14-dev
 ${NSL_EXTRA_PACKAGES:-}"
 

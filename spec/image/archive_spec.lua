@@ -139,6 +139,17 @@ X]])
       end
     end)
 
+    it("takes a root entry '/' (umoci writes one) as the directory itself", function()
+      local r, err, dir = try {
+        { name = "/", type = "dir", mode = 448 }, { name = "etc/", type = "dir" },
+        { name = "etc/f", data = "x" },
+      }
+      assert.is_nil(err)
+      assert.equal(3, r.entries)
+      assert.equal("x", read(dir .. "/out/etc/f"))
+      untouched(dir)
+    end)
+
     it("replaces a directory with a file and a file with a directory", function()
       local r, err, dir = try {
         { name = "a/", type = "dir" }, { name = "a/deep/f", data = "x" },

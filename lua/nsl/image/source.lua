@@ -122,8 +122,11 @@ local function load_layout(root, dir, opts, names)
     local img = keep_image(root, dir, d, opts.progress)
     local a = d.annotations or {}
     img.names = {}
+    -- containerd's annotation is a whole name; the OCI one may be a tag
+    -- only ("1", as umoci and skopeo write it for oci:DIR:TAG), which
+    -- names nothing when the caller gives the name (opts.tag)
     local n = a["io.containerd.image.name"] or a["org.opencontainers.image.ref.name"]
-    if n then img.names[1] = n end
+    if n and (not opts.tag or n:find("[/:]")) then img.names[1] = n end
     for _, m in ipairs(names or {}) do
       if m.Config == "blobs/sha256/" .. store.hex_of(img.config) then
         for _, t in ipairs(m.RepoTags or {}) do img.names[#img.names + 1] = t end

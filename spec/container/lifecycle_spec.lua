@@ -10,6 +10,7 @@
 -- /tmp/nsl-spec.*; each test removes what it made in `finally`.
 local nsl = require "nsl"
 local T = require "nsltest"
+local exists = T.exists
 local C = require "container_helpers"
 local H = require "hostcheck"
 local container = require "nsl.container"
@@ -37,10 +38,6 @@ local function esc(s)
 end
 
 local read = state.read_file
-
-local function exists(path)
-  return nsl.lstat(path) ~= nil
-end
 
 local wait_until = T.wait_until
 

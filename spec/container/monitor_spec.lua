@@ -4,15 +4,12 @@
 -- it), then judged by its log, its exit file and what runs after it. As root.
 local nsl = require "nsl"
 local T = require "nsltest"
+local write, exists = T.write, T.exists
 local H = require "hostcheck"
 
 local monitor = os.getenv("NSL_MONITOR")
 if not monitor or monitor == "" then
   monitor = (T.bin:match("^(.*)/[^/]*$") or ".") .. "/nsl-monitor"
-end
-
-local function exists(path)
-  return nsl.lstat(path) ~= nil
 end
 
 -- Whether a process is gone, or only a zombie nobody reaped.
@@ -129,12 +126,6 @@ local function data(n)
   local t = {}
   for i = 0, n - 1 do t[#t + 1] = string.char(65 + (i // 100) % 26) end
   return table.concat(t)
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
 end
 
 describe("nsl-monitor", function()

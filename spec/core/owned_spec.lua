@@ -4,6 +4,7 @@
 -- container's code would (links planted inside).
 local nsl = require "nsl"
 local T = require "nsltest"
+local read = T.read
 local H = require "hostcheck"
 
 local OTHER = 3001
@@ -12,14 +13,6 @@ local OTHER = 3001
 local function as_other(cmd)
   return T.sh(("setpriv --reuid=%d --regid=%d --clear-groups sh -c %s 2>&1")
     :format(OTHER, OTHER, T.quote(cmd)))
-end
-
-local function read(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
 end
 
 local base

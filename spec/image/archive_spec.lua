@@ -5,6 +5,7 @@
 -- written outside the target directory (a canary next to it).
 local nsl = require "nsl"
 local T = require "nsltest"
+local read, exists = T.read, T.exists
 local tar = require "tarwriter"
 
 local archive = require "nsl.archive"
@@ -17,17 +18,7 @@ local function tmpdir()
   return dir
 end
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
 local function esc(s) return (s:gsub("%p", "%%%0")) end
-
-local function exists(path) return nsl.lstat(path) ~= nil end
 
 local function xattr(path, name)
   local out, ok = T.sh(("getfattr --absolute-names --only-values -h -n %s %s 2>/dev/null")

@@ -8,6 +8,7 @@
 -- happens; they are also killed before it returns.
 local nsl = require "nsl"
 local T = require "nsltest"
+local read, write, exists = T.read, T.write, T.exists
 local cjson = require "cjson"
 
 local http = require "nsl.http"
@@ -16,23 +17,6 @@ local defer = T.deferrer(function(f) finally(f) end)
 local BASE = "http://127.0.0.1:8080"
 local OTHER = "http://127.0.0.2:8080"
 local BIG = 1024 * 1024 + 17 -- more than a few progress steps
-
-local function write(path, data, mode)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-  if mode then assert(os.execute(("chmod %s %s"):format(mode, T.quote(path)))) end
-end
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function exists(path) return nsl.lstat(path) ~= nil end
 
 local function sha256sum(path)
   return (T.sh("sha256sum " .. T.quote(path)):match("^(%x+)"))

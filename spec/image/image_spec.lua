@@ -3,21 +3,12 @@
 -- the spec's own, then run.
 local nsl = require "nsl"
 local T = require "nsltest"
+local write, mkdirs = T.write, T.mkdirs
 local C = require "container_helpers"
 local I = require "image_helpers"
 local image = require "nsl.image"
 
 local work, store, base, busybox
-
-local function mkdirs(...)
-  for _, p in ipairs({ ... }) do assert(os.execute("mkdir -p " .. T.quote(p))) end
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
 
 local function count(dir)
   return #(nsl.readdir(dir) or {})

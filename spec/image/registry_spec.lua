@@ -5,20 +5,11 @@
 -- loopback.
 local nsl = require "nsl"
 local T = require "nsltest"
+local write, mkdirs = T.write, T.mkdirs
 local C = require "container_helpers"
 local I = require "image_helpers"
 
 local work, base, layout, have_tools, busybox
-
-local function mkdirs(...)
-  for _, p in ipairs({ ... }) do assert(os.execute("mkdir -p " .. T.quote(p))) end
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
 
 local REGISTRY_CONFIG = [[
 version: 0.1

@@ -5,6 +5,7 @@
 -- drawn at random from 10.240.0.0/12 so concurrent runs do not meet.
 local nsl = require "nsl"
 local T = require "nsltest"
+local exists = T.exists
 local netmode = require "nsl.netmode"
 local net = nsl.net
 
@@ -97,10 +98,6 @@ end
 local function ping_from(pid, addr)
   local _, ok = T.sh(("nsenter -t %d -n ping -c1 -W2 %s >/dev/null 2>&1"):format(pid, addr))
   return ok == true
-end
-
-local function exists(path)
-  return nsl.lstat(path) ~= nil
 end
 
 local function check_error(net_value, expected)

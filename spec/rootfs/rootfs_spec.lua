@@ -4,6 +4,7 @@
 -- from the host (what is left behind).
 local nsl = require "nsl"
 local T = require "nsltest"
+local read, write, exists = T.read, T.write, T.exists
 local H = require "hostcheck"
 local rootfs = nsl.rootfs
 
@@ -40,24 +41,6 @@ end
 local function ls(dir)
   local out = T.sh("ls -A " .. T.quote(dir) .. " 2>/dev/null")
   return out
-end
-
-local function exists(path)
-  return nsl.lstat(path) ~= nil
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
-local function read(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
 end
 
 -- Where prepare() makes its directories when run as root.

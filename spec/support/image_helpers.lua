@@ -4,6 +4,7 @@
 -- image layout; I.docker_archive(file, layers, config, tags) a legacy
 -- `docker save` archive; I.oci_archive(file, layout) a tar of a layout.
 local T = require "nsltest"
+local write = T.write
 local cjson = require "cjson"
 
 local I = {}
@@ -16,12 +17,6 @@ end
 
 local function sha256(path) return (sh("sha256sum " .. T.quote(path)):match("^(%x+)")) end
 local function size(path) return tonumber(sh("stat -c %s " .. T.quote(path))) end
-
-local function write(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
 
 -- A layer tarball of dir (its contents, numeric owners), gzipped unless
 -- plain; returns its path, digest and diff id.

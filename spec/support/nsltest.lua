@@ -69,6 +69,30 @@ local function quote(s)
 end
 T.quote = quote
 
+-- A file's contents, or nil when it cannot be read.
+function T.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- Writes data to path (raises on failure); mode: chmod's, when given.
+function T.write(path, data, mode)
+  local f = assert(io.open(path, "wb"))
+  f:write(data)
+  f:close()
+  if mode then assert(os.execute(("chmod %s %s"):format(mode, quote(path)))) end
+end
+
+function T.exists(path) return nsl.lstat(path) ~= nil end
+
+-- mkdir -p of each path.
+function T.mkdirs(...)
+  for _, p in ipairs({ ... }) do assert(os.execute("mkdir -p " .. quote(p))) end
+end
+
 -- Writes text to a new file readable by everyone; returns its path.
 function T.script(text)
   local path = os.tmpname()

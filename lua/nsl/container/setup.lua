@@ -63,8 +63,6 @@ local function system_dir(add, newroot, name, h)
   add { "resolve", "mkdir /" .. name, newroot, "/" .. name, "dir" }
 end
 
--- The whole set-up of the child, from its first instruction to its
--- command. pre holds the launch's own steps (descriptors, dumpable).
 -- Landlock's rules, then the seccomp filter: the last steps before the
 -- command (and its init) runs, so that nsl's own set-up is not bound by
 -- them. at_exec: the filter is installed by the exec step itself, as
@@ -81,6 +79,8 @@ local function confine_steps(cfg, add, at_exec, filter_fd)
   end
 end
 
+-- The whole set-up of the child, from its first instruction to its
+-- command. pre holds the launch's own steps (descriptors, dumpable).
 local function child_steps(cfg, pre)
   local h, ns = cfg.hardening, cfg.ns
   local s = pre
@@ -154,7 +154,8 @@ local function child_steps(cfg, pre)
   if h.capabilities then add { "caps", "capabilities", cfg.capmask } end
   -- an image's User: the ids change last, once the capabilities are set
   -- (setgroups needs CAP_SETGID; a non-zero uid then keeps none)
-  if cfg.image and cfg.image.uid then add { "ids", ("user %d:%d"):format(cfg.image.uid, cfg.image.gid), cfg.image.uid, cfg.image.gid } end
+  local img = cfg.image
+  if img and img.uid then add { "ids", ("user %d:%d"):format(img.uid, img.gid), img.uid, img.gid } end
   if h.no_new_privs then add { "nnp", "no_new_privs" } end
   add { "ready", "ready" }
   return s
@@ -177,6 +178,8 @@ end
 -- descriptor on the host's binary: then the container's PID 1 holds no
 -- copy of the caller's memory. Without it (not installed), and for a
 -- Lua function, the init is a copy of this process (the plan's init).
+-- filter_fd: the seccomp filter for nsl-init to install in the command's
+-- process (launch's pipe); without it, the plan's steps install it.
 local function command_steps(cfg, s, status_w, init_fd, filter_fd)
   if cfg.hardening.no_new_privs then
     confine_steps(cfg, function(st) s[#s + 1] = st end,

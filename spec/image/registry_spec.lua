@@ -28,7 +28,7 @@ http:
 -- of pushes ({source, "name:tag", all}), then the Lua script (its output
 -- returned, stdout and stderr). before_script: shell run between the
 -- pushes and the script (to damage the registry's storage, say).
-local function in_registry_netns(pushes, script, before_script)
+local function in_registry_netns(pushes, script, before_script, as_user_home)
   local reg = work .. "/reg-" .. nsl.getpid() .. "-" .. math.random(1e6)
   mkdirs(reg)
   write(reg .. "/config.yml", REGISTRY_CONFIG:format(reg .. "/data"))
@@ -46,8 +46,14 @@ local function in_registry_netns(pushes, script, before_script)
   end
   lines[#lines + 1] = before_script or "true"
   lines[#lines + 1] = "set +e"
-  lines[#lines + 1] = ("NSL_IMAGE_STORE=%s %s run %s 2>&1; rc=$?")
-    :format(T.quote(work .. "/store"), T.quote(T.bin), T.quote(lua))
+  if as_user_home then
+    -- as the unprivileged user, with its own store under its HOME
+    lines[#lines + 1] = ("setpriv --reuid=%d --regid=%d --clear-groups env HOME=%s %s run %s 2>&1; rc=$?")
+      :format(T.uid, T.gid, T.quote(as_user_home), T.quote(T.user_bin()), T.quote(lua))
+  else
+    lines[#lines + 1] = ("NSL_IMAGE_STORE=%s %s run %s 2>&1; rc=$?")
+      :format(T.quote(work .. "/store"), T.quote(T.bin), T.quote(lua))
+  end
   lines[#lines + 1] = "exit $rc"
   write(reg .. "/run.sh", table.concat(lines, "\n") .. "\n")
   local out, ok = T.sh("unshare -n sh " .. T.quote(reg .. "/run.sh"))
@@ -116,6 +122,21 @@ describe("nsl.image.pull from a registry", function()
     ]])
     assert.is_true(ok, out)
     assert.are.equal("true\texit\t0\ntrue\texit\t0\n1\t2\t0\npulled from a registry\ntrue\texit\t0", out)
+  end)
+
+  it("pulls and runs as an unprivileged user, into a store of its own", function()
+    if not T.bin_reachable() then return pending("uid " .. T.uid .. " cannot run " .. T.bin) end
+    local home = assert(nsl.mkdtemp("/tmp/nsl-spec-home-"))
+    finally(function() os.execute("rm -rf " .. T.quote(home)) end)
+    assert(os.execute(("chown %d:%d %s"):format(T.uid, T.gid, T.quote(home))))
+    local out, ok = in_registry_netns({ { "oci:" .. layout, "spec/app:1" } }, [[
+      local nsl = require "nsl"
+      local rec = nsl.image.pull("127.0.0.1:5000/spec/app:1", { insecure = true })
+      print(nsl.image.store():sub(-24), #rec.layers)
+      print(nsl.container { image = rec.ref }:run())
+    ]], nil, home)
+    assert.is_true(ok, out)
+    assert.are.equal("/.local/share/nsl/images\t2\npulled from a registry\ntrue\texit\t0", out)
   end)
 
   it("picks this host's image from a manifest list of several platforms", function()

@@ -4,6 +4,9 @@
 -- lane's 6.1 has not: each lane runs the half that applies).
 local nsl = require "nsl"
 local C = require "container_helpers"
+local T = require "nsltest"
+-- every clean-up step through defer: busted keeps one finally per test
+local defer = T.deferrer(function(f) finally(f) end)
 
 local root
 local ABI = nsl.landlock_abi()
@@ -56,9 +59,8 @@ describe("landlock", function()
   end)
 
   it("confines an unprivileged user's container the same way", function()
-    local T = require "nsltest"
     local shared = C.busybox_root { shared = true }
-    finally(function() C.remove(shared) end)
+    defer(function() C.remove(shared) end)
     -- writable for the user's container (its root is the user outside)
     for _, d in ipairs({ "/tmp", "/root", "/etc" }) do assert(nsl.chmod(shared .. d, 511)) end
     local out, err = T.rootless([[
@@ -82,7 +84,7 @@ describe("landlock", function()
 
   it("binds c:exec as it binds the command", function()
     local c = assert(nsl.container { rootfs = root, command = { "sleep", "30" }, landlock = SANDBOX })
-    finally(function() c:destroy() end)
+    defer(function() c:destroy() end)
     assert(c:start())
     local ok, how, n = c:exec({ "sh", "-c", "echo y > /etc/nsl-b" })
     local ok2 = c:exec({ "sh", "-c", "echo y > /tmp/nsl-c && rm /tmp/nsl-c" })

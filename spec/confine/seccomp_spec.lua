@@ -8,6 +8,8 @@ local C = require "container_helpers"
 local seccomp = require "nsl.seccomp"
 
 local T = require "nsltest"
+-- every clean-up step through defer: busted keeps one finally per test
+local defer = T.deferrer(function(f) finally(f) end)
 
 local root, SYSPROBE
 
@@ -112,7 +114,7 @@ describe("the default seccomp profile", function()
 
   it("filters c:exec as it filters the command", function()
     local c = assert(nsl.container { rootfs = root, command = { "sleep", "30" } })
-    finally(function() c:destroy() end)
+    defer(function() c:destroy() end)
     assert(c:start())
     local r, w = assert(nsl.pipe())
     io.stdout:flush()
@@ -132,7 +134,7 @@ end)
 describe("the default seccomp profile, rootless", function()
   it("refuses the same calls in an unprivileged user's container", function()
     local shared = C.busybox_root { shared = true }
-    finally(function() C.remove(shared) end)
+    defer(function() C.remove(shared) end)
     C.compile(SYSPROBE, shared .. "/bin/sysprobe")
     local out, err = T.rootless([[
       local nsl = require "nsl"
@@ -242,7 +244,7 @@ describe("seccomp policies as Lua tables", function()
     assert.are.equal("custom", seccomp_of { seccomp = { allow = { "@process" } } })
     local name = "nsl-spec-seccomp-" .. nsl.getpid()
     local c = assert(nsl.container { name = name, rootfs = root, command = { "sleep", "30" } })
-    finally(function() c:destroy() end)
+    defer(function() c:destroy() end)
     assert(c:start())
     local rec = assert(require("nsl.container").info(name))
     assert.are.same({ seccomp = "default", landlock = false }, rec.confinement)
@@ -277,12 +279,12 @@ describe("seccomp policies as Lua tables", function()
   it("keeps compiled profiles in the caller's own cache directory, and only there", function()
     if not T.bin_reachable() then return pending("uid " .. T.uid .. " cannot run " .. T.bin) end
     local dir = assert(nsl.mkdtemp("/tmp/nsl-spec-cache-"))
-    finally(function() os.execute("rm -rf " .. T.quote(dir)) end)
+    defer(function() os.execute("rm -rf " .. T.quote(dir)) end)
     local script = T.script([[
       local f = require("nsl.seccomp").compile("default", 0)
       print(#f.programs, package.loaded["nsl.seccomp_compile"] ~= nil)
     ]])
-    finally(function() os.remove(script) end)
+    defer(function() os.remove(script) end)
     local function run()
       return T.sh(("setpriv --reuid=%d --regid=%d --clear-groups env XDG_CACHE_HOME=%s %s run %s 2>&1")
         :format(T.uid, T.gid, T.quote(dir), T.quote(T.user_bin()), T.quote(script)))

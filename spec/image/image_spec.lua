@@ -3,6 +3,8 @@
 -- the spec's own, then run.
 local nsl = require "nsl"
 local T = require "nsltest"
+-- every clean-up step through defer: busted keeps one finally per test
+local defer = T.deferrer(function(f) finally(f) end)
 local write, mkdirs = T.write, T.mkdirs
 local C = require "container_helpers"
 local I = require "image_helpers"
@@ -249,7 +251,7 @@ describe("an image's StopSignal", function()
     image.load(dir)
     for _, case in ipairs({ { nil, 7 }, { "TERM", 8 } }) do
       local c = assert(nsl.container { image = "spec/stopsig:1", stop_signal = case[1] })
-      finally(function() c:destroy() end)
+      defer(function() c:destroy() end)
       assert(c:start())
       nsl.sleep(0.3)
       local _, how, n = c:stop(5)
@@ -370,7 +372,7 @@ describe("removing images", function()
     local layer = store .. "/layers/" .. info.diff_ids[2]
     assert.is_truthy(nsl.lstat(layer))
     local c = assert(nsl.container { name = "nsl-spec-gc-" .. nsl.getpid(), image = "spec/gc:1" })
-    finally(function() c:destroy() end)
+    defer(function() c:destroy() end)
     assert(c:start())
     assert.is_true(image.remove("spec/gc:1"))
     assert.is_nil(image.inspect("spec/gc:1"))
@@ -427,14 +429,14 @@ describe("images, rootless", function()
       { name = "spec/rootless:1" })
     assert(os.execute(("chmod -R a+rX %s && chmod a+x %s"):format(T.quote(dir), T.quote(work))))
     local home = assert(nsl.mkdtemp("/tmp/nsl-spec-home-"))
-    finally(function() os.execute("rm -rf " .. T.quote(home)) end)
+    defer(function() os.execute("rm -rf " .. T.quote(home)) end)
     assert(os.execute(("chown %d:%d %s"):format(T.uid, T.gid, T.quote(home))))
     local script = T.script([[
       local nsl = require "nsl"
       nsl.image.load(arg[1])
       print(nsl.container { image = "spec/rootless:1" }:run())
     ]])
-    finally(function() os.remove(script) end)
+    defer(function() os.remove(script) end)
     local out = T.sh(("setpriv --reuid=%d --regid=%d --clear-groups env HOME=%s %s run %s %s 2>&1")
       :format(T.uid, T.gid, T.quote(home), T.quote(T.user_bin()), T.quote(script), T.quote(dir .. "/layout")))
     assert.are.equal("rootless layer\nls: /root: No such file or directory\ntrue\texit\t0", out)

@@ -5,6 +5,8 @@
 -- loopback.
 local nsl = require "nsl"
 local T = require "nsltest"
+-- every clean-up step through defer: busted keeps one finally per test
+local defer = T.deferrer(function(f) finally(f) end)
 local write, mkdirs = T.write, T.mkdirs
 local C = require "container_helpers"
 local I = require "image_helpers"
@@ -127,7 +129,7 @@ describe("nsl.image.pull from a registry", function()
   it("pulls and runs as an unprivileged user, into a store of its own", function()
     if not T.bin_reachable() then return pending("uid " .. T.uid .. " cannot run " .. T.bin) end
     local home = assert(nsl.mkdtemp("/tmp/nsl-spec-home-"))
-    finally(function() os.execute("rm -rf " .. T.quote(home)) end)
+    defer(function() os.execute("rm -rf " .. T.quote(home)) end)
     assert(os.execute(("chown %d:%d %s"):format(T.uid, T.gid, T.quote(home))))
     local out, ok = in_registry_netns({ { "oci:" .. layout, "spec/app:1" } }, [[
       local nsl = require "nsl"

@@ -126,7 +126,7 @@ end
 local function tar_of(path, out)
   local st = nsl.lstat(path)
   if not st then error(("image.import: %s: no such file or directory"):format(path), 0) end
-  local q = function(x) return "'" .. x:gsub("'", "'\\''") .. "'" end
+  local q = require("nsl.util").quote
   local cmd
   if st.type == "directory" then
     cmd = ("tar --numeric-owner --xattrs -C %s -cf %s . 2>&1"):format(q(path), q(out))

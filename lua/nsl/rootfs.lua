@@ -41,20 +41,6 @@ local function mkdir(path, mode)
   return nsl.mkdir(path, mode or 493)
 end
 
-local function copy_file(from, to)
-  local src, err = io.open(from, "rb")
-  if not src then return nil, err end
-  local dst, err2 = io.open(to, "wb")
-  if not dst then src:close(); return nil, err2 end
-  while true do
-    local chunk = src:read(65536)
-    if not chunk then break end
-    dst:write(chunk)
-  end
-  src:close()
-  return dst:close()
-end
-
 -- Where nsl keeps per-container root state: its runtime directory
 -- (nsl.state), else /tmp; the second value says whether it is nsl's own.
 local function state_base()
@@ -328,7 +314,7 @@ local function mount_host(state)
   must(mkdir(state .. "/etc", 493))
   for _, name in ipairs(HOST_ETC) do
     if kind("/etc/" .. name) == "file" then
-      must(copy_file("/etc/" .. name, state .. "/etc/" .. name))
+      must(util.copy_file("/etc/" .. name, state .. "/etc/" .. name))
       must(nsl.chmod(state .. "/etc/" .. name, 420)) -- whatever the umask
     end
   end

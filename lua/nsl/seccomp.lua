@@ -85,18 +85,9 @@ local function profile_identity()
 end
 
 local function cache_dir()
-  local base
-  if nsl.geteuid() == 0 then
-    base = "/var/lib/nsl/cache"
-  else
-    base = os.getenv("XDG_CACHE_HOME")
-    if not (base and base:sub(1, 1) == "/") then
-      local home = os.getenv("HOME")
-      if not (home and home:sub(1, 1) == "/") then return nil end
-      base = home .. "/.cache"
-    end
-    base = base .. "/nsl"
-  end
+  local top = require("nsl.util").own_dir("cache")
+  if not top then return nil end
+  local base = nsl.geteuid() == 0 and top .. "/cache" or top
   local ok, d = pcall(nsl.owned_dir, base, { create = 448, private = true })
   return ok and d or nil
 end
@@ -175,9 +166,5 @@ end
 --- nsl.seccomp.from_oci(obj) -> policy: see nsl.seccomp.policy.
 function M.from_oci(obj) return policy_mod().from_oci(obj) end
 
---- The version of libseccomp that compiles the filters.
-function M.libseccomp() return policy_mod().libseccomp() end
-
-M.is_filter = function(x) return getmetatable(x) == Filter end
 
 return M

@@ -27,10 +27,9 @@ function M.load(argv, first, h)
   local path = opts["-i"] or opts["--input"] or argv[i]
   if not path then return h.fail(2, "load: give an archive or an OCI layout directory (nsl load FILE)") end
   return guarded(h, function()
-    local quiet = opts["-q"] or opts["--quiet"]
-    local recs = image().load(path, { tag = opts["-t"] or opts["--tag"],
-      progress = not quiet and progress_for("unpacking") or nil })
-    if not quiet and progress_for("") then io.stderr:write("\n") end
+    local progress = not (opts["-q"] or opts["--quiet"]) and progress_for("unpacking") or nil
+    local recs = image().load(path, { tag = opts["-t"] or opts["--tag"], progress = progress })
+    if progress then io.stderr:write("\n") end
     for _, r in ipairs(recs) do io.stdout:write("Loaded image: ", r.ref, "\n") end
     return 0
   end)

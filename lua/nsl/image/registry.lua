@@ -58,7 +58,6 @@ local function base64_encode(s)
   end
   return table.concat(out)
 end
-M.base64_encode, M.base64_decode = base64_encode, base64_decode
 
 -- The auth files docker, podman and skopeo read, first found first.
 local function auth_files()

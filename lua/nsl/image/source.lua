@@ -31,12 +31,16 @@ local INDEX = {
 local ARCH = { x86_64 = "amd64", aarch64 = "arm64", armv7l = "arm", i686 = "386", ppc64le = "ppc64le",
   s390x = "s390x", riscv64 = "riscv64" }
 
---- This host's platform, as image indexes name it.
+--- This host's platform, as image indexes name it (asked once).
+local platform
 function M.platform()
-  local u = io.popen("uname -m")
-  local m = u and u:read("l") or "x86_64"
-  if u then u:close() end
-  return { os = "linux", architecture = ARCH[m] or m }
+  if not platform then
+    local u = io.popen("uname -m")
+    local m = u and u:read("l") or "x86_64"
+    if u then u:close() end
+    platform = { os = "linux", architecture = ARCH[m] or m }
+  end
+  return { os = platform.os, architecture = platform.architecture }
 end
 
 local function read_file(path, limit)

@@ -19,6 +19,7 @@
 
 local nsl = require "nsl.core"
 local state = require "nsl.state"
+local util = require "nsl.util"
 
 local M = {}
 
@@ -41,25 +42,9 @@ end
 function M.root()
   local root = override or os.getenv("NSL_IMAGE_STORE")
   if not (root and root:sub(1, 1) == "/") then
-    if nsl.geteuid() == 0 then
-      local top, err = nsl.owned_dir("/var/lib/nsl", { create = 448, private = true })
-      if not top then serr("%s", err) end
-      top:close()
-      root = "/var/lib/nsl/images"
-    else
-      local data = os.getenv("XDG_DATA_HOME")
-      if not (data and data:sub(1, 1) == "/") then
-        local home = os.getenv("HOME")
-        if not (home and home:sub(1, 1) == "/") then
-          serr("no place of your own for images: set XDG_DATA_HOME, HOME or NSL_IMAGE_STORE")
-        end
-        data = home .. "/.local/share"
-      end
-      local top, err = nsl.owned_dir(data .. "/nsl", { create = 448 })
-      if not top then serr("%s", err) end
-      top:close()
-      root = data .. "/nsl/images"
-    end
+    local top, err = util.own_dir("data")
+    if not top then serr("%s (or NSL_IMAGE_STORE)", err) end
+    root = top .. "/images"
   end
   local d, err = nsl.owned_dir(root, { create = 448, private = true })
   if not d then serr("%s", err) end
@@ -90,23 +75,6 @@ function M.tmp_name(root, what)
   return ("%s/tmp/%s-%d-%d"):format(root, what, nsl.getpid(), tmp_seq)
 end
 
-local function copy(from, to)
-  local src, err = io.open(from, "rb")
-  if not src then return nil, err end
-  local dst, derr = io.open(to, "wb")
-  if not dst then src:close(); return nil, derr end
-  while true do
-    local chunk = src:read(1 << 20)
-    if not chunk then break end
-    local ok, werr = dst:write(chunk)
-    if not ok then src:close(); dst:close(); return nil, werr end
-  end
-  src:close()
-  local ok, cerr = dst:close()
-  if not ok then return nil, cerr end
-  return true
-end
-
 --- Adds the file at tmp (a name under ROOT/tmp, written by the caller)
 --- as the blob digest of size bytes: verified where it is, renamed into
 --- blobs/; removed on a mismatch, which raises.
@@ -130,7 +98,7 @@ end
 function M.add_blob(root, path, digest, size)
   if M.has_blob(root, digest, size) then return M.blob_path(root, digest) end
   local tmp = M.tmp_name(root, "blob")
-  local ok, err = copy(path, tmp)
+  local ok, err = util.copy_file(path, tmp)
   if not ok then os.remove(tmp); serr("copy %s: %s", path, err) end
   return M.adopt_blob(root, tmp, digest, size)
 end

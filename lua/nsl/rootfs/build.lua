@@ -8,6 +8,7 @@
 -- (nsl.owned_dir), through its handle: no link in it is followed. unpack
 -- runs tar, before any container.
 local nsl = require "nsl"
+local util = require "nsl.util"
 
 local M = {}
 
@@ -18,9 +19,7 @@ local ROOT_NAME = "nsl.rootfs.root"
 
 -- ---- small file system helpers --------------------------------------------
 
-local function quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local quote = util.quote
 
 -- "dir", "file" (or another lstat type) or nil, message, errno; a
 -- symlink is followed, as a user giving such a path means its target.
@@ -125,24 +124,11 @@ end
 -- $XDG_DATA_HOME/nsl/rootfs, else ~/.local/share/nsl/rootfs. Returns the
 -- path, or nil and why.
 function M.store()
-  if nsl.geteuid() == 0 then
-    local top, err = nsl.owned_dir("/var/lib/nsl", { create = 448, private = true })
-    if not top then return nil, err end
-    top:close()
-    return "/var/lib/nsl/rootfs"
+  local top, err = util.own_dir("data")
+  if not top then
+    return nil, (err:gsub("^no place of your own:", "no place of your own for roots:")) .. (nsl.geteuid() ~= 0 and ", or give a directory" or "")
   end
-  local data = os.getenv("XDG_DATA_HOME")
-  if not (data and data:sub(1, 1) == "/") then
-    local home = os.getenv("HOME")
-    if not (home and home:sub(1, 1) == "/") then
-      return nil, "no place of your own for roots: set XDG_DATA_HOME or HOME, or give a directory"
-    end
-    data = home .. "/.local/share"
-  end
-  local top, err = nsl.owned_dir(data .. "/nsl", { create = 448 })
-  if not top then return nil, err end
-  top:close()
-  return data .. "/nsl/rootfs"
+  return top .. "/rootfs"
 end
 
 -- The directory a builder works in, the caller's own (made when missing):

@@ -3,6 +3,7 @@
 -- submodule nsl.seccomp_compile), and OCI's linux.seccomp read into a
 -- policy. Loaded only when a policy has to be compiled.
 
+local nsl = require "nsl.core"
 local profile = require "nsl.seccomp.profile"
 
 local M = {}
@@ -221,26 +222,16 @@ local function programs(st)
   return out
 end
 
-local CAPS = { "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
-  "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP",
-  "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",
-  "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO",
-  "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
-  "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD",
-  "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
-  "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-  "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE" }
-
+-- The capabilities of capmask, by name (nsl.cap_bits reads the names),
+-- as a policy's when and unless ask for them.
 local function cap_set(capmask)
-  local set = {}
-  for i, name in ipairs(CAPS) do
-    if capmask & (1 << (i - 1)) ~= 0 then set[name] = true end
-  end
-  return set
+  return setmetatable({}, { __index = function(t, name)
+    local has = capmask & nsl.cap_bits({ name }) ~= 0
+    rawset(t, name, has)
+    return has
+  end })
 end
 
--- Compiled filters: profile names by name and mask; tables weakly, by
--- identity and mask.
 local OCI_ACTIONS = { SCMP_ACT_ALLOW = "allow", SCMP_ACT_KILL = "kill_thread",
   SCMP_ACT_KILL_THREAD = "kill_thread", SCMP_ACT_KILL_PROCESS = "kill", SCMP_ACT_TRAP = "trap",
   SCMP_ACT_LOG = "log" }
@@ -310,6 +301,5 @@ function M.programs(policy, capmask)
   return programs(normalize(p, cap_set(capmask), 0))
 end
 
-function M.libseccomp() return sc().libseccomp end
 
 return M
